@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import pydantic
 
-from helpers import errors, state
+from helpers import errors, report, state
 
 ENV_PREFIX = "MNIST_"
 # Where a pod finds its service-account token; its presence means "inside a cluster".
@@ -201,3 +201,12 @@ def load(*, environ: dict[str, str] | None = None, **parameters: Any) -> Setting
 def save(settings: Settings) -> None:
     """Record the settings in the state file, so later notebooks start from them."""
     state.update(settings.state_dir, "settings", settings.model_dump(mode="json", exclude={"state_dir"}))
+
+
+def describe(settings: Settings) -> report.Report:
+    """The settings as a table for the notebook; settings hold no secrets, so all are shown."""
+    rows = tuple(
+        report.Row(name, str(value), "default" if value == Settings.model_fields[name].default else "set")
+        for name, value in settings.model_dump().items()
+    )
+    return report.Report(f"Settings ({settings.backend} backend)", rows)

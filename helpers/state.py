@@ -32,9 +32,13 @@ def read(state_dir: pathlib.Path) -> dict[str, Any]:
     try:
         content = json.loads(file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise errors.ConfigError("state_dir", str(state_dir), f"{file} is not valid JSON ({e}); delete it to start over") from e
+        raise errors.ConfigError(
+            "state_dir", str(state_dir), f"{file} is not valid JSON ({e}); delete it to start over"
+        ) from e
     if not isinstance(content, dict):
-        raise errors.ConfigError("state_dir", str(state_dir), f"{file} does not hold a JSON object; delete it to start over")
+        raise errors.ConfigError(
+            "state_dir", str(state_dir), f"{file} does not hold a JSON object; delete it to start over"
+        )
     return content
 
 

@@ -1,0 +1,55 @@
+# Two commands matter: `make run` (all notebooks, headless, local backend by default)
+# and `make test` (the test suite). Both create the virtual environment on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.install-stamp
+# Extra arguments for the runner, e.g. make run RUN_ARGS="-p num_workers=3"
+RUN_ARGS ?=
+# Extra arguments for pytest, e.g. make test PYTEST_ARGS="-k settings"
+PYTEST_ARGS ?=
+NBVAL_DIR := build/nbval
+
+.PHONY: install run test lint lab bench clean clean-all hooks
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/python -m helpers.pipeline run $(RUN_ARGS)
+
+# The notebooks run under nbval from copies with the fast parameters injected (nbval runs
+# a notebook as it is), in a state folder of their own so a user's state is never touched.
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	rm -rf $(NBVAL_DIR)
+	$(BIN)/python -m helpers.pipeline prepare -f tests/fast-params.yaml \
+		-p state_dir=$(CURDIR)/$(NBVAL_DIR)/state --output-dir $(NBVAL_DIR)
+	$(BIN)/python -m pytest tests $(NBVAL_DIR) --nbval-lax --nbval-current-env \
+		--nbval-sanitize-with tests/nbval-sanitize.cfg $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+lab: install
+	$(BIN)/jupyter lab notebooks/
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+clean: install
+	$(BIN)/python -m helpers.cleanup
+
+clean-all: install
+	$(BIN)/python -m helpers.cleanup --bucket --repository
+
+# Strip notebook outputs on every commit in this clone.
+hooks: install
+	$(BIN)/nbstripout --install --attributes .gitattributes

@@ -1,0 +1,61 @@
+"""The manifest renderer: placeholders, labels, clear errors."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from helpers import errors, manifests
+
+
+@pytest.fixture
+def manifests_dir(tmp_path: pathlib.Path) -> pathlib.Path:
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    (folder / "demo.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${app_name}-demo\n  namespace: ${namespace}\n"
+        "spec:\n  replicas: ${replicas}\n  template:\n    metadata:\n      labels: {app: demo}\n"
+        "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: ${app_name}-demo\n  labels: {extra: kept}\n"
+    )
+    return folder
+
+
+def test_render_fills_placeholders_and_labels_every_resource(manifests_dir: pathlib.Path) -> None:
+    rendered = manifests.render(
+        "demo", {"app_name": "mnist", "namespace": "ns", "replicas": 3}, app_name="mnist", manifests_dir=manifests_dir
+    )
+    deployment = manifests.find(rendered, "Deployment")
+    assert deployment["metadata"]["name"] == "mnist-demo"
+    assert deployment["spec"]["replicas"] == 3
+    for resource in rendered:
+        labels = resource["metadata"]["labels"]
+        assert labels["app.kubernetes.io/part-of"] == "kubeflow-mnist"
+        assert labels["app.kubernetes.io/component"] == "demo"
+    assert deployment["spec"]["template"]["metadata"]["labels"]["app"] == "demo"
+    assert deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == "mnist"
+    assert manifests.find(rendered, "Service")["metadata"]["labels"]["extra"] == "kept"
+
+
+def test_missing_placeholder_is_named(manifests_dir: pathlib.Path) -> None:
+    with pytest.raises(errors.ConfigError) as caught:
+        manifests.render(
+            "demo", {"app_name": "mnist", "namespace": "ns"}, app_name="mnist", manifests_dir=manifests_dir
+        )
+    assert caught.value.parameter == "replicas"
+
+
+def test_unknown_template_lists_known_ones(manifests_dir: pathlib.Path) -> None:
+    with pytest.raises(errors.ConfigError, match="demo"):
+        manifests.render("nope", {}, app_name="mnist", manifests_dir=manifests_dir)
+
+
+def test_yaml_that_is_not_a_resource_is_refused(manifests_dir: pathlib.Path) -> None:
+    (manifests_dir / "bad.yaml").write_text("- just\n- a list\n")
+    with pytest.raises(errors.ConfigError, match="mapping with a 'kind'"):
+        manifests.render("bad", {}, app_name="mnist", manifests_dir=manifests_dir)
+
+
+def test_find_names_what_is_missing() -> None:
+    with pytest.raises(errors.ConfigError, match="Service/x"):
+        manifests.find([{"kind": "Deployment", "metadata": {"name": "x"}}], "Service", "x")
