@@ -1,0 +1,98 @@
+"""The training image's build context: a reproducible tarball and a content-hash tag.
+
+The context holds the Dockerfile and exactly the paths its COPY lines name, packed with
+fixed order, owners and times, so the same sources always give the same bytes and so the
+same tag: a re-run of 02 finds the image already built instead of building it again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import io
+import pathlib
+import re
+import tarfile
+
+from helpers import errors
+
+PROJECT_DIR = pathlib.Path(__file__).resolve().parent.parent
+DOCKERFILE = "model/Dockerfile"
+# Hex digits of the content hash kept in the tag: 12, like Git's short hashes, is plenty
+# to tell builds of one repository apart.
+TAG_LENGTH = 12
+_SKIPPED = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
+_COPY = re.compile(r"^\s*COPY\s+(?:--\S+\s+)*(.+)$", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildContext:
+    """A packed build context: where the tarball is, its tag and what it holds."""
+
+    tarball: pathlib.Path
+    tag: str
+    dockerfile: str
+    files: tuple[str, ...]
+
+
+def copied_paths(dockerfile_text: str) -> list[str]:
+    """The source paths of every COPY line (the last word of each line is the destination)."""
+    sources: list[str] = []
+    for arguments in _COPY.findall(dockerfile_text):
+        words = arguments.split()
+        sources += [word for word in words[:-1] if not word.startswith("--")]
+    return sources
+
+
+def _files_under(project_dir: pathlib.Path, relative: str) -> list[str]:
+    path = project_dir / relative
+    if not path.exists():
+        raise errors.ConfigError("dockerfile", relative, f"is copied by {DOCKERFILE} but does not exist")
+    if path.is_file():
+        return [relative]
+    return sorted(
+        str(file.relative_to(project_dir))
+        for file in path.rglob("*")
+        if file.is_file() and not _SKIPPED.intersection(file.relative_to(project_dir).parts) and file.suffix != ".pyc"
+    )
+
+
+def _tar_bytes(project_dir: pathlib.Path, files: list[str]) -> bytes:
+    buffer = io.BytesIO()
+    # mtime=0 in the gzip header and in every member keeps the bytes identical across runs.
+    with (
+        gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as compressed,
+        tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as archive,
+    ):
+        for name in files:
+            data = (project_dir / name).read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def build_context(
+    *, output_dir: pathlib.Path, project_dir: pathlib.Path = PROJECT_DIR, dockerfile: str = DOCKERFILE
+) -> BuildContext:
+    """Pack the Dockerfile and what it copies into `<output_dir>/<tag>.tar.gz`.
+
+    Raises ConfigError when the Dockerfile is missing or copies a path that does not exist.
+    """
+    dockerfile_path = project_dir / dockerfile
+    if not dockerfile_path.is_file():
+        raise errors.ConfigError("dockerfile", dockerfile, f"not found under {project_dir}")
+    files = {dockerfile}
+    for source in copied_paths(dockerfile_path.read_text()):
+        files.update(_files_under(project_dir, source.rstrip("/")))
+    ordered = sorted(files)
+    data = _tar_bytes(project_dir, ordered)
+    tag = hashlib.sha256(data).hexdigest()[:TAG_LENGTH]
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tarball = output_dir / f"{tag}.tar.gz"
+    if not tarball.exists():
+        tarball.write_bytes(data)
+    return BuildContext(tarball=tarball, tag=tag, dockerfile=dockerfile, files=tuple(ordered))
