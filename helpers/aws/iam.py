@@ -1,0 +1,132 @@
+"""IAM: a least-privilege policy for the series' bucket and repository, kept current and attached to a role.
+
+It replaces the AmazonS3FullAccess / AmazonEC2ContainerRegistryFullAccess grants of the
+upstream example: pods may list and read/write objects in one bucket and push/pull one
+repository, nothing else. The document lives in manifests/iam-policy.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+from typing import TYPE_CHECKING, Any, Literal
+
+import boto3.session
+
+from helpers import errors, manifests
+from helpers.aws import failures, identity, partition as partition_module
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+logger = logging.getLogger(__name__)
+
+POLICY_TEMPLATE = manifests.MANIFESTS_DIR / "iam-policy.json"
+# IAM keeps at most 5 versions of a managed policy; a 6th needs an old one deleted first.
+MAX_POLICY_VERSIONS = 5
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_REPOSITORY_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:ecr:[a-z0-9-]+:[0-9]{12}:repository/[a-z0-9._/-]+")
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyInfo:
+    """A managed policy: its ARN and what this call did ("created", "updated" to a new version, or "exists")."""
+
+    arn: str
+    status: Literal["created", "updated", "exists"]
+
+
+def policy_document(*, partition: str, bucket: str, repository_arn: str) -> dict[str, Any]:
+    """The policy granting access to `bucket` and the repository only; raises ConfigError for a bad name."""
+    # The values are pasted into JSON text, so each is checked to hold nothing but its own kind of name.
+    if partition not in partition_module.DNS_SUFFIX:
+        raise errors.ConfigError("partition", partition, f"is not one of {sorted(partition_module.DNS_SUFFIX)}")
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+        raise errors.ConfigError("bucket", bucket, "is not a valid S3 bucket name")
+    if not _REPOSITORY_ARN.fullmatch(repository_arn):
+        raise errors.ConfigError("repository_arn", repository_arn, "is not an ECR repository ARN")
+    values = {"partition": partition, "bucket": bucket, "repository_arn": repository_arn}
+    document: dict[str, Any] = json.loads(
+        manifests.render_text(POLICY_TEMPLATE.read_text(), values, source=POLICY_TEMPLATE.name)
+    )
+    return document
+
+
+def ensure_policy(*, session: boto3.session.Session, name: str, document: dict[str, Any]) -> PolicyInfo:
+    """Create managed policy `name`, or make `document` its default version when it changed.
+
+    When IAM's 5 versions are used up, the oldest non-default one is deleted. Raises AwsError.
+    """
+    caller = identity.caller_identity(session=session)
+    policy_arn = partition_module.arn("iam", f"policy/{name}", partition=caller.partition, account=caller.account)
+    client = session.client("iam")
+    try:
+        with failures.translated("iam", "GetPolicy"):
+            default_version = client.get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"]
+    except errors.AwsError as e:
+        if e.code != "NoSuchEntity":
+            raise
+        return _create(client, name=name, document=document)
+    with failures.translated("iam", "GetPolicyVersion"):
+        current = client.get_policy_version(PolicyArn=policy_arn, VersionId=default_version)["PolicyVersion"]
+    if _normalized(current["Document"]) == _normalized(document):
+        return PolicyInfo(arn=policy_arn, status="exists")
+    _make_room(client, policy_arn)
+    with failures.translated("iam", "CreatePolicyVersion"):
+        client.create_policy_version(PolicyArn=policy_arn, PolicyDocument=json.dumps(document), SetAsDefault=True)
+    logger.info("updated policy %s to a new default version", policy_arn)
+    return PolicyInfo(arn=policy_arn, status="updated")
+
+
+def _create(client: IAMClient, *, name: str, document: dict[str, Any]) -> PolicyInfo:
+    with failures.translated("iam", "CreatePolicy"):
+        created = client.create_policy(
+            PolicyName=name,
+            PolicyDocument=json.dumps(document),
+            Description="Least privilege for the kubeflow-mnist bucket and ECR repository",
+        )["Policy"]
+    logger.info("created policy %s", created["Arn"])
+    return PolicyInfo(arn=created["Arn"], status="created")
+
+
+def _normalized(document: object) -> object:
+    """A document in a comparable form: IAM may return it as a dict or as JSON text."""
+    parsed = json.loads(document) if isinstance(document, str) else document
+    return json.loads(json.dumps(parsed, sort_keys=True))
+
+
+def _make_room(client: IAMClient, policy_arn: str) -> None:
+    with failures.translated("iam", "ListPolicyVersions"):
+        versions = client.list_policy_versions(PolicyArn=policy_arn)["Versions"]
+    if len(versions) < MAX_POLICY_VERSIONS:
+        return
+    oldest = min((v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"])
+    with failures.translated("iam", "DeletePolicyVersion"):
+        client.delete_policy_version(PolicyArn=policy_arn, VersionId=oldest["VersionId"])
+    logger.info("deleted version %s of %s to stay within IAM's 5 versions", oldest["VersionId"], policy_arn)
+
+
+def attach_role_policy(
+    *, session: boto3.session.Session, role_name: str, policy_arn: str
+) -> Literal["attached", "exists"]:
+    """Attach the policy to role `role_name` unless it already is; raises AwsError (e.g. NoSuchEntity)."""
+    client = session.client("iam")
+    with failures.translated("iam", "ListAttachedRolePolicies"):
+        pages = client.get_paginator("list_attached_role_policies").paginate(RoleName=role_name)
+        attached = {policy["PolicyArn"] for page in pages for policy in page["AttachedPolicies"]}
+    if policy_arn in attached:
+        return "exists"
+    with failures.translated("iam", "AttachRolePolicy"):
+        client.attach_role_policy(RoleName=role_name, PolicyArn=policy_arn)
+    logger.info("attached %s to role %s", policy_arn, role_name)
+    return "attached"
+
+
+def role_name_of(role_arn: str) -> str:
+    """The role name in a role ARN (`arn:aws:iam::123456789012:role/path/NAME` -> `NAME`)."""
+    resource = role_arn.split(":", 5)[-1]
+    if not resource.startswith("role/"):
+        raise errors.ConfigError("role_arn", role_arn, "is not an IAM role ARN")
+    return resource.rsplit("/", 1)[-1]

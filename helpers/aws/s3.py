@@ -1,0 +1,160 @@
+"""S3: create the series' bucket idempotently and move files and folders to and from `s3://` URIs.
+
+The bucket holds data, build contexts, checkpoints and models. Re-running notebook 01 must
+report "exists" rather than fail, and a name taken by another account must say so plainly
+(the upstream example swallowed that error).
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+from typing import TYPE_CHECKING, Any, Literal
+
+import boto3.session
+
+from helpers import errors
+from helpers.aws import failures, identity
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+logger = logging.getLogger(__name__)
+
+SCHEME = "s3://"
+# The one region where CreateBucket must not carry a LocationConstraint.
+NO_LOCATION_CONSTRAINT_REGION = "us-east-1"
+
+
+def parse_uri(uri: str) -> tuple[str, str]:
+    """Split `s3://bucket/key` into (bucket, key); the key may be empty. Raises ConfigError otherwise."""
+    if not uri.startswith(SCHEME):
+        raise errors.ConfigError("uri", uri, "is not an s3:// URI (s3://bucket/key)")
+    bucket, _, key = uri[len(SCHEME) :].partition("/")
+    if not bucket:
+        raise errors.ConfigError("uri", uri, "names no bucket (s3://bucket/key)")
+    return bucket, key
+
+
+def _object_key(uri: str) -> tuple[str, str]:
+    bucket, key = parse_uri(uri)
+    if not key or key.endswith("/"):
+        raise errors.ConfigError("uri", uri, "names no object: give s3://bucket/key")
+    return bucket, key
+
+
+def _prefix(key: str) -> str:
+    """A folder prefix ending in "/", so that "models" does not also match "models-old"."""
+    return key if not key or key.endswith("/") else key + "/"
+
+
+def ensure_bucket(
+    *, session: boto3.session.Session, bucket: str, region: str, owner: str = ""
+) -> Literal["created", "exists"]:
+    """Create `bucket` in `region` unless this account already owns it; returns "created" or "exists".
+
+    `owner` is the expected account id (looked up with STS when empty). Raises AwsError when the
+    name belongs to another account, suggesting another name, or for any other refusal.
+    """
+    owner = owner or identity.caller_identity(session=session).account
+    client = session.client("s3", region_name=region)
+    try:
+        # ExpectedBucketOwner makes S3 answer 403 for a bucket of another account, even a public one.
+        with failures.translated("s3", "HeadBucket"):
+            client.head_bucket(Bucket=bucket, ExpectedBucketOwner=owner)
+    except errors.AwsError as e:
+        if e.code in {"404", "NoSuchBucket", "NotFound"}:
+            return _create_bucket(client, bucket=bucket, region=region)
+        if e.permission:
+            raise _taken(
+                bucket,
+                "HeadBucket",
+                e.code,
+                "it exists and belongs to another account (or s3:ListBucket on it is missing)",
+            ) from e
+        raise
+    logger.info("bucket %s already exists in this account", bucket)
+    return "exists"
+
+
+def _create_bucket(client: S3Client, *, bucket: str, region: str) -> Literal["created", "exists"]:
+    arguments: dict[str, Any] = {"Bucket": bucket}
+    if region != NO_LOCATION_CONSTRAINT_REGION:
+        arguments["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    try:
+        with failures.translated("s3", "CreateBucket"):
+            client.create_bucket(**arguments)
+    except errors.AwsError as e:
+        # Another run created it between our HeadBucket and CreateBucket: that is success.
+        if e.code == "BucketAlreadyOwnedByYou":
+            return "exists"
+        if e.code == "BucketAlreadyExists":
+            raise _taken(bucket, "CreateBucket", e.code, "the name is taken by another AWS account") from e
+        raise
+    logger.info("created bucket %s in %s", bucket, region)
+    return "created"
+
+
+def _taken(bucket: str, operation: str, code: str, why: str) -> errors.AwsError:
+    return errors.AwsError(
+        operation,
+        code,
+        f"bucket {bucket!r}: {why}. Bucket names are global across all "
+        "accounts: choose another name with the `bucket` parameter, or leave it empty for the default "
+        "<app_name>-<account>-<region>",
+    )
+
+
+def upload_file(path: pathlib.Path | str, uri: str, *, client: S3Client) -> None:
+    """Upload one local file to `s3://bucket/key`; returns None. Raises AwsError, or ConfigError for a bad
+    URI or a missing file."""
+    bucket, key = _object_key(uri)
+    if not pathlib.Path(path).is_file():
+        raise errors.ConfigError("path", str(path), "is not a file")
+    with failures.translated("s3", "PutObject"):
+        client.upload_file(str(path), bucket, key)
+
+
+def download_file(uri: str, path: pathlib.Path | str, *, client: S3Client) -> None:
+    """Download `s3://bucket/key` to a local file, creating its folder; returns None. Raises AwsError."""
+    bucket, key = _object_key(uri)
+    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with failures.translated("s3", "GetObject"):
+        client.download_file(bucket, key, str(path))
+
+
+def upload_tree(local_dir: pathlib.Path | str, uri: str, *, client: S3Client) -> int:
+    """Upload every file under `local_dir` to keys under the `uri` prefix; returns how many were uploaded."""
+    root = pathlib.Path(local_dir)
+    if not root.is_dir():
+        raise errors.ConfigError("local_dir", str(local_dir), "is not a folder")
+    bucket, key = parse_uri(uri)
+    prefix = _prefix(key)
+    files = sorted(path for path in root.rglob("*") if path.is_file())
+    for path in files:
+        upload_file(path, f"{SCHEME}{bucket}/{prefix}{path.relative_to(root).as_posix()}", client=client)
+    return len(files)
+
+
+def download_tree(uri: str, local_dir: pathlib.Path | str, *, client: S3Client) -> int:
+    """Download every object under the `uri` prefix into `local_dir`; returns how many were downloaded.
+
+    Raises AwsError, or ConfigError for a key that would land outside `local_dir`.
+    """
+    root = pathlib.Path(local_dir).resolve()
+    bucket, key = parse_uri(uri)
+    prefix = _prefix(key)
+    count = 0
+    with failures.translated("s3", "ListObjectsV2"):
+        pages = list(client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix))
+    for page in pages:
+        for item in page.get("Contents", []):
+            relative = item["Key"][len(prefix) :]
+            if not relative or relative.endswith("/"):
+                continue  # folder markers made by consoles hold no data
+            target = (root / relative).resolve()
+            if not target.is_relative_to(root):
+                raise errors.ConfigError("uri", f"{SCHEME}{bucket}/{item['Key']}", f"would be written outside {root}")
+            download_file(f"{SCHEME}{bucket}/{item['Key']}", target, client=client)
+            count += 1
+    return count
