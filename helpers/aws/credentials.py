@@ -81,3 +81,33 @@ def pod_credentials(*, settings: settings_module.Settings, session: boto3.sessio
     if settings.role_arn:
         return service_account_manifest(settings=settings)
     return secret_manifest(settings=settings, credentials=session_credentials(session=session))
+
+
+def for_pods(resources: list[dict[str, Any]], *, settings: settings_module.Settings) -> list[dict[str, Any]]:
+    """Point the pods at their credentials: with IRSA, drop `envFrom` references to `aws-secret`
+    (static keys in the environment would win over the role); otherwise leave them. Edits in place."""
+    if not settings.role_arn:
+        return resources
+    for spec in _pod_specs(resources):
+        for container in [*spec.get("containers", []), *spec.get("initContainers", [])]:
+            sources = [
+                source
+                for source in container.get("envFrom", [])
+                if (source.get("secretRef") or {}).get("name") != SECRET_NAME
+            ]
+            if sources:
+                container["envFrom"] = sources
+            else:
+                container.pop("envFrom", None)
+    return resources
+
+
+def _pod_specs(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    specs = []
+    for resource in resources:
+        spec = resource.get("spec") or {}
+        if "template" in spec:
+            specs.append(spec["template"]["spec"])
+        for replica in (spec.get("tfReplicaSpecs") or {}).values():
+            specs.append(replica["template"]["spec"])
+    return specs

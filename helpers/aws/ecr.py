@@ -67,3 +67,16 @@ def _create(client: ECRClient, name: str) -> tuple[RepositoryTypeDef, bool]:
         return _describe(client, name), False
     logger.info("created ECR repository %s", name)
     return response["repository"], True
+
+
+def image_exists(*, session: boto3.session.Session, repository: str, tag: str) -> bool:
+    """True when `repository` already holds an image tagged `tag`; raises AwsError when refused."""
+    client = session.client("ecr")
+    try:
+        with failures.translated("ecr", "DescribeImages"):
+            client.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
+    except errors.AwsError as e:
+        if e.code == "ImageNotFoundException":
+            return False
+        raise
+    return True

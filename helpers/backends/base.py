@@ -10,7 +10,7 @@ import abc
 import importlib
 from typing import ClassVar
 
-from helpers import errors, report, settings as settings_module
+from helpers import errors, image, report, settings as settings_module
 
 _REGISTRY: dict[str, type[Backend]] = {}
 # Modules that register a backend when imported; imported lazily so that `import helpers`
@@ -31,12 +31,20 @@ class Backend(abc.ABC):
         """Say who the calls run as and whether storage and registry answer."""
 
     @abc.abstractmethod
-    def ensure_storage(self) -> report.Report:
-        """Create the bucket and image repository (or their local stand-ins) if missing."""
+    def ensure_storage(self, *, node_role_name: str = "") -> report.Report:
+        """Create the bucket, image repository and access policy (or local stand-ins) if missing.
+
+        Records the chosen bucket in the state file. On AWS the least-privilege policy is
+        attached to the IRSA role, else to `node_role_name` when given.
+        """
 
     @abc.abstractmethod
-    def grant_access(self, *, node_role_name: str = "") -> report.Report:
-        """Give the pods credentials and the least privilege they need."""
+    def grant_access(self) -> report.Report:
+        """Give the pods credentials: an IRSA ServiceAccount or the `aws-secret` Secret."""
+
+    @abc.abstractmethod
+    def build_image(self, *, context: image.BuildContext, builder_image: str) -> report.Report:
+        """Build and push the training image from `context`; records it in the state file."""
 
 
 def register(backend_class: type[Backend]) -> type[Backend]:

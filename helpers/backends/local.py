@@ -6,13 +6,21 @@ folder of build contexts (`<state_dir>/registry/<repository>`), and AWS is not c
 
 from __future__ import annotations
 
+import logging
 import pathlib
+import shutil
+import subprocess
 
-from helpers import report, settings as settings_module
+from helpers import errors, image, report, settings as settings_module, state
 from helpers.backends import base
+
+logger = logging.getLogger(__name__)
 
 OBJECT_STORE_DIR = "s3"
 REGISTRY_DIR = "registry"
+# Seconds to wait for `docker info`: a client without an engine answers at once, a stuck
+# engine should not hold up the notebook.
+DOCKER_PROBE_TIMEOUT_S = 10
 
 
 def object_store_root(settings: settings_module.Settings) -> pathlib.Path:
@@ -23,6 +31,30 @@ def object_store_root(settings: settings_module.Settings) -> pathlib.Path:
 def registry_root(settings: settings_module.Settings) -> pathlib.Path:
     """The folder that stands in for ECR: one subfolder per repository."""
     return settings.state_dir / REGISTRY_DIR
+
+
+def docker_engine_answers() -> bool:
+    """True when a `docker` client exists and its engine answers `docker info`."""
+    if shutil.which("docker") is None:
+        return False
+    try:
+        probe = subprocess.run(["docker", "info"], capture_output=True, timeout=DOCKER_PROBE_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def _docker_build(context: image.BuildContext, uri: str) -> None:
+    with context.tarball.open("rb") as tarball:
+        built = subprocess.run(
+            ["docker", "build", "-f", context.dockerfile, "-t", uri, "-"],
+            stdin=tarball,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if built.returncode != 0:
+        raise errors.ProcessFailed("docker build", built.returncode, tail="\n".join(built.stderr.splitlines()[-20:]))
 
 
 def _ensure_dir(path: pathlib.Path) -> str:
@@ -45,7 +77,7 @@ class LocalBackend(base.Backend):
             (report.Row("AWS account", "not used by the local backend", "skipped"),),
         )
 
-    def ensure_storage(self) -> report.Report:
+    def ensure_storage(self, *, node_role_name: str = "") -> report.Report:
         """Create the local bucket and registry folders and record the bucket in the state file."""
         bucket = self.settings.bucket or f"{self.settings.app_name}-local"
         self.settings = self.settings.model_copy(update={"bucket": bucket})
@@ -58,9 +90,45 @@ class LocalBackend(base.Backend):
         settings_module.save(self.settings)
         return report.Report("Storage and registry (local folders)", rows)
 
-    def grant_access(self, *, node_role_name: str = "") -> report.Report:
+    def grant_access(self) -> report.Report:
         """Nothing to grant: local processes run with the caller's own rights."""
         return report.Report(
             "Access for pods",
             (report.Row("credentials", "local processes use your own environment", "skipped"),),
         )
+
+    def build_image(self, *, context: image.BuildContext, builder_image: str) -> report.Report:
+        """Keep the context in the local registry folder; `docker build` it only where an engine answers.
+
+        Without a Docker engine the local backend runs model/model.py from the source tree,
+        which is what the image would contain; the report says so.
+        """
+        repository_dir = registry_root(self.settings) / self.settings.repository
+        repository_dir.mkdir(parents=True, exist_ok=True)
+        stored = repository_dir / context.tarball.name
+        status = "exists" if stored.exists() else "stored"
+        if status == "stored":
+            shutil.copyfile(context.tarball, stored)
+        uri = f"{self.settings.repository}:{context.tag}"
+        if docker_engine_answers():
+            _docker_build(context, uri)
+            built_with, how = "docker", "built"
+        else:
+            built_with, how = "source tree", "skipped"
+        state.update(
+            self.settings.state_dir,
+            "image",
+            {"uri": uri, "tag": context.tag, "context": str(stored), "built_with": built_with},
+        )
+        rows = (
+            report.Row("build context", str(stored), status),
+            report.Row("image", uri, "recorded"),
+            report.Row(
+                "docker build",
+                "docker engine"
+                if built_with == "docker"
+                else "no Docker engine: replicas run model/model.py from the source tree",
+                how,
+            ),
+        )
+        return report.Report("Training image (local)", rows)

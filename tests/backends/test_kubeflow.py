@@ -1,0 +1,125 @@
+"""The kubeflow backend's 01 and 02 steps: AWS under moto, Kubernetes through the API server stand-in."""
+
+from __future__ import annotations
+
+import pathlib
+
+import boto3
+import pytest
+
+from helpers import backends, errors, image, settings as settings_module, state
+from tests.aws.conftest import ACCESS_KEY, SECRET_KEY
+from tests.cluster import fake_api as fake_api_module
+from tests.cluster.objects import NAMESPACE
+
+pytestmark = pytest.mark.usefixtures("mocked_aws", "kube_config")
+
+
+def test_identity_names_the_caller(kubeflow_settings: settings_module.Settings) -> None:
+    checked = backends.get(settings=kubeflow_settings).check_identity()
+    assert checked.status_of("identity") == "ok"
+    assert checked.status_of("account") == "aws"
+
+
+def test_storage_twice_creates_then_finds_and_records_the_bucket(kubeflow_settings: settings_module.Settings) -> None:
+    first = backends.get(settings=kubeflow_settings).ensure_storage()
+    assert first.status_of("S3 bucket") == "created"
+    assert first.status_of("ECR repository") == "created"
+    saved = settings_module.load(state_dir=str(kubeflow_settings.state_dir))
+    assert saved.bucket.startswith("mnist-") and saved.backend == "kubeflow"
+    again = backends.get(settings=saved).ensure_storage()
+    assert again.status_of("S3 bucket") == "exists"
+    assert again.status_of("ECR repository") == "exists"
+
+
+def test_secret_is_applied_idempotently_and_never_shown(
+    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
+) -> None:
+    backend = backends.get(settings=kubeflow_settings)
+    for _ in range(2):
+        shown = backend.grant_access()
+        assert SECRET_KEY not in str(shown) and ACCESS_KEY not in shown._repr_html_()
+    stored = fake_api.get("api/v1", "secrets", NAMESPACE, "aws-secret")
+    assert stored is not None
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(stored.get("stringData") or stored.get("data"))
+    assert [call["method"] for call in fake_api.calls() if "secrets" in call["path"]].count("DELETE") == 0
+
+
+def test_irsa_annotates_the_service_account_instead(
+    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
+) -> None:
+    role = "arn:aws:iam::123456789012:role/mnist-pods"
+    shown = backends.get(settings=kubeflow_settings.model_copy(update={"role_arn": role})).grant_access()
+    assert role in str(shown)
+    account = fake_api.get("api/v1", "serviceaccounts", NAMESPACE, "default-editor")
+    assert account is not None and account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == role
+    assert fake_api.get("api/v1", "secrets", NAMESPACE, "aws-secret") is None
+
+
+@pytest.fixture
+def context(tmp_path: pathlib.Path) -> image.BuildContext:
+    project = tmp_path / "project"
+    (project / "model").mkdir(parents=True)
+    (project / "model" / "Dockerfile").write_text("FROM python:3.11-slim\nCOPY model/model.py /app/model.py\n")
+    (project / "model" / "model.py").write_text("print('train')\n")
+    return image.build_context(output_dir=tmp_path / "contexts", project_dir=project)
+
+
+def _job_will(fake_api: fake_api_module.FakeApiServer, name: str, condition: str) -> None:
+    status = {"conditions": [{"type": condition, "status": "True", "reason": "Test", "message": f"job {condition}"}]}
+    fake_api.script_status("apis/batch/v1", "jobs", NAMESPACE, name, {"active": 1}, status)
+    pod = f"{name}-abcde"
+    fake_api.add(
+        "api/v1",
+        "pods",
+        {
+            "metadata": {"name": pod, "namespace": NAMESPACE, "labels": {"job-name": name}},
+            "spec": {"containers": [{"name": "executor"}]},
+        },
+    )
+    fake_api.set_logs(NAMESPACE, pod, "executor", "INFO Pushed image\n")
+
+
+def test_build_uploads_the_context_runs_the_job_and_records_the_image(
+    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer, context: image.BuildContext
+) -> None:
+    backend = backends.get(settings=kubeflow_settings)
+    backend.ensure_storage()
+    _job_will(fake_api, f"mnist-build-{context.tag}", "Complete")
+    built = backend.build_image(context=context, builder_image="executor:v1")
+    assert built.status_of("image") == "built"
+    assert built.status_of("build Job") == "succeeded"
+    job = fake_api.get("apis/batch/v1", "jobs", NAMESPACE, f"mnist-build-{context.tag}")
+    assert job is not None
+    args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert f"--context=s3://{backend.settings.bucket}/build-contexts/{context.tag}.tar.gz" in args
+    assert any(
+        arg.startswith("--destination=123456789012.dkr.ecr.us-west-2.amazonaws.com/kubeflow-mnist/train:")
+        for arg in args
+    )
+    assert state.get(kubeflow_settings.state_dir, "image")["tag"] == context.tag
+
+
+def test_a_failed_build_is_a_clear_error(
+    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer, context: image.BuildContext
+) -> None:
+    backend = backends.get(settings=kubeflow_settings)
+    backend.ensure_storage()
+    _job_will(fake_api, f"mnist-build-{context.tag}", "Failed")
+    with pytest.raises(errors.ClusterError, match="job Failed"):
+        backend.build_image(context=context, builder_image="executor:v1")
+    assert "image" not in state.read(kubeflow_settings.state_dir)
+
+
+def test_irsa_removes_the_secret_from_the_build_pod(
+    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer, context: image.BuildContext
+) -> None:
+    trust = '{"Version": "2012-10-17", "Statement": []}'
+    boto3.client("iam").create_role(RoleName="mnist-pods", AssumeRolePolicyDocument=trust)
+    irsa = kubeflow_settings.model_copy(update={"role_arn": "arn:aws:iam::123456789012:role/mnist-pods"})
+    backend = backends.get(settings=irsa)
+    backend.ensure_storage()
+    _job_will(fake_api, f"mnist-build-{context.tag}", "Complete")
+    backend.build_image(context=context, builder_image="executor:v1")
+    job = fake_api.get("apis/batch/v1", "jobs", NAMESPACE, f"mnist-build-{context.tag}")
+    assert job is not None and "envFrom" not in job["spec"]["template"]["spec"]["containers"][0]
