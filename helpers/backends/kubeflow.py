@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3.session
 
-from helpers import errors, image, manifests, report, settings as settings_module, state
+from helpers import errors, image, manifests, report, settings as settings_module, state, workloads
 from helpers.aws import access, credentials, ecr, identity, partition, s3, session as aws_session, setup as aws_setup
 from helpers.backends import base
 from helpers.cluster import apply, login, logs, wait
@@ -105,19 +105,13 @@ class KubeflowBackend(base.Backend):
     def _run_build_job(
         self, *, context: image.BuildContext, context_uri: str, uri: str, builder_image: str
     ) -> list[report.Row]:
-        values = {
-            "app_name": self.settings.app_name,
-            "namespace": self.settings.namespace,
-            "service_account": self.settings.service_account,
-            "region": self.settings.region,
-            "tag": context.tag,
-            "dockerfile": context.dockerfile,
-            "context_uri": context_uri,
-            "image": uri,
-            "builder_image": builder_image,
-        }
-        resources = credentials.for_pods(
-            manifests.render("build-job", values, app_name=self.settings.app_name), settings=self.settings
+        resources = workloads.build_job(
+            settings=self.settings,
+            tag=context.tag,
+            dockerfile=context.dockerfile,
+            context_uri=context_uri,
+            image=uri,
+            builder_image=builder_image,
         )
         apply.apply(resources, api=self.api, settings=self.settings)
         job_name = manifests.find(resources, "Job")["metadata"]["name"]

@@ -1,0 +1,62 @@
+"""What runs, rendered from the settings: one function per manifest in `manifests/`.
+
+Both backends call these, so the values a template gets are decided in one place, and the
+golden-file tests render exactly what a notebook would apply. Each function returns the
+resources with credentials wired for the pods (IRSA or the `aws-secret` Secret).
+"""
+
+from __future__ import annotations
+
+from helpers import manifests, settings as settings_module
+from helpers.aws import credentials
+
+MODEL_NAME = "mnist"
+
+
+def data_uri(settings: settings_module.Settings) -> str:
+    """Where the staged data set lives: one copy in the bucket that every replica reads."""
+    return f"s3://{settings.require('bucket')}/data/mnist.npz"
+
+
+def run_uri(settings: settings_module.Settings, job_name: str) -> str:
+    """A training run's folder: checkpoints and TensorBoard event files."""
+    return f"s3://{settings.require('bucket')}/runs/{job_name}"
+
+
+def export_uri(settings: settings_module.Settings) -> str:
+    """The model's base path: numbered version folders that TensorFlow Serving watches."""
+    return f"s3://{settings.require('bucket')}/models/{MODEL_NAME}"
+
+
+def _render(name: str, settings: settings_module.Settings, values: dict[str, object]) -> list[manifests.Resource]:
+    common = {
+        "app_name": settings.app_name,
+        "namespace": settings.namespace,
+        "service_account": settings.service_account,
+        "region": settings.region,
+    }
+    resources = manifests.render(name, {**common, **values}, app_name=settings.app_name)
+    return credentials.for_pods(resources, settings=settings)
+
+
+def build_job(
+    *, settings: settings_module.Settings, tag: str, dockerfile: str, context_uri: str, image: str, builder_image: str
+) -> list[manifests.Resource]:
+    """The in-cluster image build: a ConfigMap for ECR login and the executor Job."""
+    values = {
+        "tag": tag,
+        "dockerfile": dockerfile,
+        "context_uri": context_uri,
+        "image": image,
+        "builder_image": builder_image,
+    }
+    return _render("build-job", settings, values)
+
+
+def tensorboard(*, settings: settings_module.Settings, logdir_uri: str) -> list[manifests.Resource]:
+    """TensorBoard on a run's event files: Deployment (with its S3 sync sidecar), Service, VirtualService."""
+    bucket = settings.require("bucket")
+    prefix = f"s3://{bucket}/"
+    if not logdir_uri.startswith(prefix):
+        raise ValueError(f"logdir_uri {logdir_uri!r} is not in the bucket {bucket!r}")
+    return _render("tensorboard", settings, {"bucket": bucket, "logdir_key": logdir_uri[len(prefix) :]})
