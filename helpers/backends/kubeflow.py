@@ -15,7 +15,7 @@ import boto3.session
 from helpers import errors, image, manifests, report, settings as settings_module, state, workloads
 from helpers.aws import access, credentials, ecr, identity, partition, s3, session as aws_session, setup as aws_setup
 from helpers.backends import base
-from helpers.cluster import apply, login, logs, wait
+from helpers.cluster import apply, delete, login, logs, wait
 
 logger = logging.getLogger(__name__)
 
@@ -113,8 +113,11 @@ class KubeflowBackend(base.Backend):
             image=uri,
             builder_image=builder_image,
         )
+        job = manifests.find(resources, "Job")
+        # A Job's pod template cannot be changed, and a failed Job stays failed: start afresh.
+        delete.delete([job], api=self.api, settings=self.settings)
         apply.apply(resources, api=self.api, settings=self.settings)
-        job_name = manifests.find(resources, "Job")["metadata"]["name"]
+        job_name = job["metadata"]["name"]
         selector = f"job-name={job_name}"
         try:
             wait.wait_for_job(job_name, api=self.api, settings=self.settings)

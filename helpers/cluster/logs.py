@@ -1,0 +1,99 @@
+"""Read container logs: of one pod, of the pods a label selector picks, or of one TFJob replica.
+
+The training operator names and labels every replica's pod, so the chief's log (where the
+training program prints its metrics) can be read without knowing pod names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from helpers import errors, settings as settings_module
+from helpers.cluster import _api, _fetch, _kinds
+
+# Labels the training operator (v1.9) puts on each replica pod; the replica type is lower-case.
+JOB_NAME_LABEL = "training.kubeflow.org/job-name"
+REPLICA_TYPE_LABEL = "training.kubeflow.org/replica-type"
+REPLICA_INDEX_LABEL = "training.kubeflow.org/replica-index"
+# The container a TFJob replica must run its program in (the operator injects TF_CONFIG there).
+TFJOB_CONTAINER = "tensorflow"
+
+
+def pod_logs(
+    *,
+    api: Any,
+    settings: settings_module.Settings,
+    pod: str | None = None,
+    selector: str | None = None,
+    namespace: str | None = None,
+    container: str | None = None,
+    tail_lines: int | None = None,
+) -> dict[str, str]:
+    """The logs of pod `pod`, or of every pod matching label `selector`, by pod name.
+
+    Give exactly one of `pod` and `selector`, else ConfigError. `tail_lines` keeps the last lines
+    only. A selector that matches nothing returns {}. Raises ClusterError when the server refuses.
+    """
+    if (pod is None) == (selector is None):
+        raise errors.ConfigError("pod/selector", (pod, selector), "give exactly one of a pod name and a selector")
+    if tail_lines is not None and tail_lines < 0:
+        raise errors.ConfigError("tail_lines", tail_lines, "must be zero or more lines")
+    namespace = namespace or settings.namespace
+    if pod is not None:
+        names = [pod]
+    else:
+        found = _fetch.list_objects(
+            _kinds.by_name("Pod"),
+            api=api,
+            settings=settings,
+            namespace=namespace,
+            selector=str(selector),
+            action="read logs of",
+        )
+        names = sorted(item["metadata"]["name"] for item in found)
+    query = [("container", container)] if container else []
+    if tail_lines is not None:
+        query.append(("tailLines", str(tail_lines)))
+    logs = {}
+    for name in names:
+        call = _api.on(
+            _kinds.by_name("Pod"), "get", namespace=namespace, name=name, subresource="log", action="read logs of"
+        )
+        logs[name] = _api.request_text(api, call, settings=settings, query=query)
+    return logs
+
+
+def replica_logs(
+    job_name: str,
+    replica_type: str,
+    index: int = 0,
+    *,
+    api: Any,
+    settings: settings_module.Settings,
+    namespace: str | None = None,
+    tail_lines: int | None = None,
+) -> str:
+    """The `tensorflow` container's log of replica `replica_type` #`index` (e.g. "Chief", 0) of TFJob `job_name`.
+
+    Raises ClusterError (status 404) when no such pod exists: not scheduled yet, or removed by
+    the job's cleanPodPolicy.
+    """
+    namespace = namespace or settings.namespace
+    selector = f"{JOB_NAME_LABEL}={job_name},{REPLICA_TYPE_LABEL}={replica_type.lower()},{REPLICA_INDEX_LABEL}={index}"
+    logs = pod_logs(
+        api=api,
+        settings=settings,
+        selector=selector,
+        namespace=namespace,
+        container=TFJOB_CONTAINER,
+        tail_lines=tail_lines,
+    )
+    if not logs:
+        raise errors.ClusterError(
+            "read logs of",
+            f"TFJob/{job_name} {replica_type.lower()}-{index} in namespace {namespace}",
+            f"no pod is labelled {selector}: it is not scheduled yet, or the job's cleanPodPolicy removed it",
+            status=404,
+        )
+    # The operator runs one pod per replica (named <job>-<type>-<index>), so there is one log.
+    return next(iter(logs.values()))
