@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import abc
 import importlib
-from typing import ClassVar
+import pathlib
+from collections.abc import Callable
+from typing import Any, ClassVar
 
-from helpers import errors, image, report, settings as settings_module
+from helpers import errors, image, manifests, report, settings as settings_module
 
 _REGISTRY: dict[str, type[Backend]] = {}
+OnLine = Callable[[str], None]
 # Modules that register a backend when imported; imported lazily so that `import helpers`
 # never pulls in the kubernetes client or TensorFlow.
 _MODULES = {"local": "helpers.backends.local", "kubeflow": "helpers.backends.kubeflow"}
@@ -45,6 +48,35 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def build_image(self, *, context: image.BuildContext, builder_image: str) -> report.Report:
         """Build and push the training image from `context`; records it in the state file."""
+
+    @abc.abstractmethod
+    def upload(self, path: pathlib.Path, uri: str) -> None:
+        """Put the local file `path` at `uri` (s3://bucket/key)."""
+
+    @abc.abstractmethod
+    def fetch(self, uri: str) -> pathlib.Path:
+        """A local path holding what is at `uri` (a file or a folder): downloaded on a cluster."""
+
+    @abc.abstractmethod
+    def run_tfjob(self, tfjob: manifests.Resource, *, on_line: OnLine | None = None) -> dict[str, Any]:
+        """Run the TFJob to its end (replacing an earlier one of the same name); returns its status.
+
+        `on_line` receives the chief's log lines as they come. Raises ProcessFailed or
+        ClusterError when the job failed, WaitTimeout when it ran too long.
+        """
+
+    @abc.abstractmethod
+    def replica_logs(self, tfjob: manifests.Resource, *, tail_lines: int) -> dict[str, str]:
+        """The last lines of each replica's log, by replica name (e.g. "worker-1")."""
+
+    @abc.abstractmethod
+    def deploy(self, resources: list[manifests.Resource]) -> dict[str, str]:
+        """Apply the resources and wait until every Deployment is ready; returns Service name -> URL
+        reachable from this notebook."""
+
+    @abc.abstractmethod
+    def undeploy(self, resources: list[manifests.Resource]) -> None:
+        """Remove the resources; nothing happens for those already gone."""
 
 
 def register(backend_class: type[Backend]) -> type[Backend]:

@@ -8,6 +8,7 @@ object, never at import time.
 from __future__ import annotations
 
 import logging
+import pathlib
 from typing import Any
 
 import boto3.session
@@ -20,6 +21,8 @@ from helpers.cluster import apply, delete, login, logs, wait
 logger = logging.getLogger(__name__)
 
 BUILD_CONTEXT_PREFIX = "build-contexts"
+# Under the state folder: what `fetch` downloads from S3 (event files, metrics).
+CACHE_DIR = "cache"
 # Lines of the build Job's log shown in the notebook.
 BUILD_LOG_LINES = 30
 
@@ -131,3 +134,90 @@ class KubeflowBackend(base.Backend):
         for pod, text in tail.items():
             logger.info("build log of %s:\n%s", pod, text)
         return [report.Row("build Job", f"{self.settings.namespace}/{job_name}", "succeeded")]
+
+    def upload(self, path: pathlib.Path, uri: str) -> None:
+        """Upload `path` to S3 at `uri`."""
+        s3.upload_file(path, uri, client=self.session.client("s3"))
+
+    def fetch(self, uri: str) -> pathlib.Path:
+        """Download what is under `uri` (a folder prefix or one object) into the state folder's cache."""
+        bucket, key = s3.parse_uri(uri)
+        target = self.settings.state_dir / CACHE_DIR / bucket / key
+        client = self.session.client("s3")
+        if s3.download_tree(uri, target, client=client) == 0:
+            s3.download_file(uri, target, client=client)
+        return target
+
+    def run_tfjob(self, tfjob: manifests.Resource, *, on_line: base.OnLine | None = None) -> dict[str, Any]:
+        """Submit the TFJob (replacing one of the same name), wait for Succeeded, pass on the chief's log."""
+        name = tfjob["metadata"]["name"]
+        # Re-submitting a finished job would change nothing: remove the old one and its pods first.
+        delete.delete([tfjob], api=self.api, settings=self.settings)
+        apply.apply([tfjob], api=self.api, settings=self.settings)
+        chief = _ChiefLog(self, name, on_line)
+        try:
+            status = wait.wait_for_tfjob(name, api=self.api, settings=self.settings, on_change=chief.follow)
+        finally:
+            chief.follow({})
+        return status
+
+    def replica_logs(self, tfjob: manifests.Resource, *, tail_lines: int) -> dict[str, str]:
+        """The `tensorflow` container's last lines for every replica that still has a pod."""
+        name = tfjob["metadata"]["name"]
+        found = {}
+        for replica_type, spec in tfjob["spec"]["tfReplicaSpecs"].items():
+            for index in range(int(spec.get("replicas", 1))):
+                try:
+                    found[f"{replica_type.lower()}-{index}"] = logs.replica_logs(
+                        name, replica_type, index, api=self.api, settings=self.settings, tail_lines=tail_lines
+                    )
+                except errors.ClusterError as e:
+                    if e.status != 404:
+                        raise
+                    found[f"{replica_type.lower()}-{index}"] = "(pod removed by the job's cleanPodPolicy)"
+        return found
+
+    def deploy(self, resources: list[manifests.Resource]) -> dict[str, str]:
+        """Apply the resources, wait for each Deployment's rollout; returns in-cluster Service URLs."""
+        apply.apply(resources, api=self.api, settings=self.settings)
+        for resource in resources:
+            if resource["kind"] == "Deployment":
+                wait.wait_for_rollout(resource["metadata"]["name"], api=self.api, settings=self.settings)
+        return {
+            resource["metadata"]["name"]: _service_url(resource, namespace=self.settings.namespace)
+            for resource in resources
+            if resource["kind"] == "Service"
+        }
+
+    def undeploy(self, resources: list[manifests.Resource]) -> None:
+        """Delete the resources and wait until they are gone."""
+        delete.delete(resources, api=self.api, settings=self.settings)
+
+
+def _service_url(service: manifests.Resource, *, namespace: str) -> str:
+    """The in-cluster URL of a Service's HTTP port (the one named http*, else the first)."""
+    ports = service["spec"]["ports"]
+    port = next((p for p in ports if str(p.get("name", "")).startswith("http")), ports[0])
+    return f"http://{service['metadata']['name']}.{namespace}.svc.cluster.local:{port['port']}"
+
+
+class _ChiefLog:
+    """Passes on the chief's log lines that were not passed on yet, each time the job's status changes."""
+
+    def __init__(self, backend: KubeflowBackend, job_name: str, on_line: base.OnLine | None) -> None:
+        self._backend, self._job_name, self._on_line = backend, job_name, on_line
+        self._seen = 0
+
+    def follow(self, status: dict[str, Any]) -> None:
+        if self._on_line is None:
+            return
+        try:
+            text = logs.replica_logs(self._job_name, "Chief", 0, api=self._backend.api, settings=self._backend.settings)
+        except errors.ClusterError as e:
+            if e.status == 404:  # not scheduled yet, or already cleaned up
+                return
+            raise
+        lines = text.splitlines()
+        for line in lines[self._seen :]:
+            self._on_line(f"chief-0 | {line}")
+        self._seen = len(lines)

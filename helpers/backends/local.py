@@ -10,22 +10,18 @@ import logging
 import pathlib
 import shutil
 import subprocess
+from typing import Any
 
-from helpers import errors, image, report, settings as settings_module, state
+from helpers import errors, image, manifests, report, settings as settings_module, state
 from helpers.backends import base
+from helpers.local import containers, deployments, tfjob as local_tfjob
 
 logger = logging.getLogger(__name__)
 
-OBJECT_STORE_DIR = "s3"
 REGISTRY_DIR = "registry"
 # Seconds to wait for `docker info`: a client without an engine answers at once, a stuck
 # engine should not hold up the notebook.
 DOCKER_PROBE_TIMEOUT_S = 10
-
-
-def object_store_root(settings: settings_module.Settings) -> pathlib.Path:
-    """The folder that stands in for S3: `s3://bucket/key` is `<root>/bucket/key`."""
-    return settings.state_dir / OBJECT_STORE_DIR
 
 
 def registry_root(settings: settings_module.Settings) -> pathlib.Path:
@@ -81,7 +77,7 @@ class LocalBackend(base.Backend):
         """Create the local bucket and registry folders and record the bucket in the state file."""
         bucket = self.settings.bucket or f"{self.settings.app_name}-local"
         self.settings = self.settings.model_copy(update={"bucket": bucket})
-        bucket_dir = object_store_root(self.settings) / bucket
+        bucket_dir = containers.local_object_path(f"s3://{bucket}", settings=self.settings)
         repository_dir = registry_root(self.settings) / self.settings.repository
         rows = (
             report.Row("bucket", str(bucket_dir), _ensure_dir(bucket_dir)),
@@ -132,3 +128,40 @@ class LocalBackend(base.Backend):
             ),
         )
         return report.Report("Training image (local)", rows)
+
+    def upload(self, path: pathlib.Path, uri: str) -> None:
+        """Copy `path` into the local object store at `uri`."""
+        target = containers.local_object_path(uri, settings=self.settings)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+
+    def fetch(self, uri: str) -> pathlib.Path:
+        """The object store already is a folder: the path of `uri` in it."""
+        return containers.local_object_path(uri, settings=self.settings)
+
+    def run_tfjob(self, tfjob: manifests.Resource, *, on_line: base.OnLine | None = None) -> dict[str, Any]:
+        """Run every replica as a local process with the operator's TF_CONFIG; see helpers.local.tfjob."""
+        status = local_tfjob.run(tfjob, settings=self.settings, on_line=on_line, timeout_s=self.settings.wait_timeout_s)
+        return status.to_dict()
+
+    def replica_logs(self, tfjob: manifests.Resource, *, tail_lines: int) -> dict[str, str]:
+        """The tails of the per-replica log files the local run kept."""
+        folder = local_tfjob.job_dir(tfjob["metadata"]["name"], settings=self.settings)
+        return {
+            path.stem: "\n".join(path.read_text(errors="replace").splitlines()[-tail_lines:])
+            for path in sorted(folder.glob("*.log"))
+        }
+
+    def deploy(self, resources: list[manifests.Resource]) -> dict[str, str]:
+        """Start (or replace) each Deployment as a local process and wait until its readiness probe passes."""
+        urls = deployments.apply(resources, settings=self.settings)
+        for resource in resources:
+            if resource["kind"] == "Deployment":
+                deployments.wait_ready(resource["metadata"]["name"], settings=self.settings)
+        return urls
+
+    def undeploy(self, resources: list[manifests.Resource]) -> None:
+        """Stop the local processes of the Deployments in `resources`."""
+        for resource in resources:
+            if resource["kind"] == "Deployment":
+                deployments.delete(resource["metadata"]["name"], settings=self.settings)

@@ -7,7 +7,7 @@ import pathlib
 import pytest
 
 from helpers import backends, image, settings as settings_module, state
-from helpers.backends import local
+from helpers.local import containers
 
 
 def test_local_storage_is_created_once_and_recorded(settings: settings_module.Settings) -> None:
@@ -15,7 +15,7 @@ def test_local_storage_is_created_once_and_recorded(settings: settings_module.Se
     first = backend.ensure_storage()
     assert first.status_of("bucket") == "created"
     assert first.status_of("image repository") == "created"
-    assert (local.object_store_root(settings) / "mnist-local").is_dir()
+    assert containers.local_object_path("s3://mnist-local", settings=settings).is_dir()
     assert state.get(settings.state_dir, "settings")["bucket"] == "mnist-local"
     again = backends.get(settings=settings_module.load(state_dir=str(settings.state_dir))).ensure_storage()
     assert again.status_of("bucket") == "exists"
