@@ -1,20 +1,19 @@
 """Matplotlib figures the notebooks show: training curves, digits with their probabilities.
 
 The figures are returned, not shown, so a notebook displays them inline, the headless run
-keeps them in the executed notebook, and tests can inspect them.
+keeps them in the executed notebook, and tests can inspect them. They are built as bare
+`Figure` objects, not through pyplot, so nothing global is touched and nothing is shown twice.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import pathlib
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless by default; Jupyter's inline backend still displays figures
-
+import matplotlib.axes
 import matplotlib.figure
-import matplotlib.pyplot as plt
 import numpy as np
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
@@ -22,6 +21,25 @@ from tensorboard.util import tensor_util
 from helpers import errors
 
 Curves = dict[str, dict[str, tuple[list[int], list[float]]]]
+# Dots per inch of the PNG a notebook shows: sharp on a laptop screen, small in the .ipynb.
+PNG_DPI = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class Picture:
+    """A figure that a notebook displays as a PNG, whatever matplotlib backend the kernel has."""
+
+    figure: matplotlib.figure.Figure
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=PNG_DPI)
+        return buffer.getvalue()
+
+    def save(self, path: pathlib.Path) -> pathlib.Path:
+        """Write the figure as a PNG file; returns `path`."""
+        path.write_bytes(self._repr_png_())
+        return path
 
 
 def read_scalars(logdir: pathlib.Path) -> Curves:
@@ -48,7 +66,7 @@ def read_scalars(logdir: pathlib.Path) -> Curves:
     return curves
 
 
-def training_curves(logdir: pathlib.Path, *, tags: Sequence[str] = ()) -> matplotlib.figure.Figure:
+def training_curves(logdir: pathlib.Path, *, tags: Sequence[str] = ()) -> Picture:
     """One panel per scalar tag (all, or those in `tags`), one line per run; raises ConfigError
     when `logdir` holds no scalar summaries yet."""
     curves = read_scalars(logdir)
@@ -56,7 +74,8 @@ def training_curves(logdir: pathlib.Path, *, tags: Sequence[str] = ()) -> matplo
     wanted = [tag for tag in (tags or found) if tag in found]
     if not wanted:
         raise errors.ConfigError("logdir", str(logdir), "holds no scalar summaries (has training written any yet?)")
-    figure, axes = plt.subplots(1, len(wanted), figsize=(4 * len(wanted), 3), squeeze=False)
+    figure = matplotlib.figure.Figure(figsize=(4 * len(wanted), 3), layout="tight")
+    axes = figure.subplots(1, len(wanted), squeeze=False)
     for axis, tag in zip(axes[0], wanted, strict=True):
         for run, series in curves.items():
             if tag in series:
@@ -67,11 +86,10 @@ def training_curves(logdir: pathlib.Path, *, tags: Sequence[str] = ()) -> matplo
         axis.grid(alpha=0.3)
         if len(curves) > 1:
             axis.legend(fontsize="small")
-    figure.tight_layout()
-    return figure
+    return Picture(figure)
 
 
-def _bars(axis: plt.Axes, probabilities: np.ndarray, *, true_label: int | None) -> None:
+def _bars(axis: matplotlib.axes.Axes, probabilities: np.ndarray, *, true_label: int | None) -> None:
     predicted = int(np.argmax(probabilities))
     colours = ["tab:green" if digit == predicted else "tab:gray" for digit in range(10)]
     if true_label is not None and predicted != true_label:
@@ -84,12 +102,13 @@ def _bars(axis: plt.Axes, probabilities: np.ndarray, *, true_label: int | None) 
 
 def predictions_grid(
     images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, *, columns: int = 4
-) -> matplotlib.figure.Figure:
+) -> Picture:
     """Each digit above its ten probability bars; the title says true and predicted label."""
     if not len(images) == len(labels) == len(probabilities):
         raise ValueError("images, labels and probabilities must have the same length")
     rows = int(np.ceil(len(images) / columns))
-    figure, axes = plt.subplots(2 * rows, columns, figsize=(2.4 * columns, 4.2 * rows), squeeze=False)
+    figure = matplotlib.figure.Figure(figsize=(2.4 * columns, 4.2 * rows), layout="tight")
+    axes = figure.subplots(2 * rows, columns, squeeze=False)
     for axis in axes.flat:
         axis.set_axis_off()
     for index, (digit, label, probs) in enumerate(zip(images, labels, probabilities, strict=True)):
@@ -101,17 +120,16 @@ def predictions_grid(
         picture.set_title(f"true {int(label)} · predicted {predicted} {mark}", fontsize="small")
         bars.set_axis_on()
         _bars(bars, np.asarray(probs), true_label=int(label))
-    figure.tight_layout()
-    return figure
+    return Picture(figure)
 
 
-def digit_with_probabilities(image: np.ndarray, label: int, probabilities: np.ndarray) -> matplotlib.figure.Figure:
+def digit_with_probabilities(image: np.ndarray, label: int, probabilities: np.ndarray) -> Picture:
     """One digit beside its probability bars: what the web UI's page shows."""
-    figure, (picture, bars) = plt.subplots(1, 2, figsize=(8, 3.2), gridspec_kw={"width_ratios": [1, 2]})
+    figure = matplotlib.figure.Figure(figsize=(8, 3.2), layout="tight")
+    picture, bars = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 2]})
     picture.imshow(np.asarray(image).reshape(28, 28), cmap="gray_r")
     picture.set_axis_off()
     picture.set_title(f"true label {label}")
     _bars(bars, np.asarray(probabilities), true_label=label)
     bars.set_title(f"predicted {int(np.argmax(probabilities))} ({float(np.max(probabilities)):.1%})")
-    figure.tight_layout()
-    return figure
+    return Picture(figure)

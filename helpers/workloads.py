@@ -60,3 +60,14 @@ def tensorboard(*, settings: settings_module.Settings, logdir_uri: str) -> list[
     if not logdir_uri.startswith(prefix):
         raise ValueError(f"logdir_uri {logdir_uri!r} is not in the bucket {bucket!r}")
     return _render("tensorboard", settings, {"bucket": bucket, "logdir_key": logdir_uri[len(prefix) :]})
+
+
+def serving(*, settings: settings_module.Settings) -> list[manifests.Resource]:
+    """TensorFlow Serving on the exported versions: monitoring ConfigMap, Deployment, Service."""
+    return _render("serving", settings, {"bucket": settings.require("bucket"), "model_name": MODEL_NAME})
+
+
+def ui(*, settings: settings_module.Settings, ui_image: str) -> list[manifests.Resource]:
+    """The web UI pointed at the serving Service and the staged test set: Deployment, Service, VirtualService."""
+    values = {"ui_image": ui_image, "model_name": MODEL_NAME, "test_data_uri": data_uri(settings)}
+    return _render("ui", settings, values)

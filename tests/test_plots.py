@@ -33,7 +33,7 @@ def test_read_scalars_finds_every_run_and_tag(logdir: pathlib.Path) -> None:
 
 
 def test_training_curves_one_panel_per_tag(logdir: pathlib.Path) -> None:
-    figure = plots.training_curves(logdir, tags=["loss", "accuracy", "missing"])
+    figure = plots.training_curves(logdir, tags=["loss", "accuracy", "missing"]).figure
     titles = [axis.get_title() for axis in figure.axes]
     assert titles == ["loss", "accuracy"]
     assert len(figure.axes[0].lines) == 2
@@ -47,7 +47,7 @@ def test_empty_logdir_is_a_clear_error(tmp_path: pathlib.Path) -> None:
 def test_predictions_grid_titles_say_right_and_wrong() -> None:
     images = np.zeros((3, 28, 28), dtype=np.float32)
     probabilities = np.eye(10, dtype=np.float32)[[1, 2, 3]]
-    figure = plots.predictions_grid(images, np.array([1, 2, 4]), probabilities, columns=2)
+    figure = plots.predictions_grid(images, np.array([1, 2, 4]), probabilities, columns=2).figure
     titles = [axis.get_title() for axis in figure.axes if axis.get_title()]
     assert titles == ["true 1 · predicted 1 ✓", "true 2 · predicted 2 ✓", "true 4 · predicted 3 ✗"]
 
@@ -55,5 +55,6 @@ def test_predictions_grid_titles_say_right_and_wrong() -> None:
 def test_digit_with_probabilities_names_the_prediction() -> None:
     probabilities = np.full(10, 0.02, dtype=np.float32)
     probabilities[7] = 0.82
-    figure = plots.digit_with_probabilities(np.zeros((28, 28)), 7, probabilities)
-    assert "predicted 7 (82.0%)" in figure.axes[1].get_title()
+    picture = plots.digit_with_probabilities(np.zeros((28, 28)), 7, probabilities)
+    assert "predicted 7 (82.0%)" in picture.figure.axes[1].get_title()
+    assert picture._repr_png_().startswith(b"\x89PNG"), "notebooks show it as a PNG"
