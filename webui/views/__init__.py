@@ -1,0 +1,1 @@
+"""The web UI's blueprints: the page, the JSON API and the health checks."""
