@@ -1,0 +1,135 @@
+"""`python -m helpers.serving.server`: the local stand-in for `tensorflow_model_server`.
+
+It takes the flags of the serving Deployment's container, so the local backend runs the
+manifest's args unchanged, answers TensorFlow Serving's REST API on loopback with waitress, and
+keeps the newest good version under --model_base_path serving. It has no gRPC endpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import pathlib
+import sys
+
+import tensorflow as tf
+import waitress
+
+from helpers import errors
+from helpers.serving import api, metrics, versions
+
+logger = logging.getLogger(__name__)
+
+# Largest request body accepted with a JSON 413 beyond it: ~2,000 MNIST images as JSON floats.
+DEFAULT_MAX_BODY_BYTES = 32 * 2**20
+# waitress refuses bodies past this multiple of the limit before reading them (plain-text 413),
+# so an oversized upload is never buffered whole.
+WAITRESS_BODY_FACTOR = 4
+# TF Serving's default for --rest_api_num_threads is 4 per CPU; threads past 16 only add GIL
+# contention in a Python server.
+DEFAULT_THREADS = min(16, 4 * (os.cpu_count() or 1))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse tensorflow_model_server's flags (the subset the serving manifest uses, plus a bind host)."""
+    parser = argparse.ArgumentParser(prog="python -m helpers.serving.server", description=__doc__, allow_abbrev=False)
+    parser.add_argument("--port", type=int, default=8500, help="gRPC port: accepted, but only REST is served")
+    parser.add_argument("--rest_api_port", type=int, default=8501, help="REST API port")
+    parser.add_argument("--rest_api_host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    parser.add_argument("--model_name", default="default", help="name of the model in request URLs")
+    parser.add_argument("--model_base_path", required=True, help="folder whose numeric subfolders are versions")
+    parser.add_argument("--monitoring_config_file", default="", help="text proto with prometheus_config { ... }")
+    parser.add_argument(
+        "--file_system_poll_wait_seconds",
+        type=float,
+        default=1.0,
+        help="seconds between scans for new versions; 0 scans once at start",
+    )
+    parser.add_argument("--rest_api_timeout_in_ms", type=int, default=30000, help="predict deadline (504 past it)")
+    parser.add_argument("--rest_api_num_threads", type=int, default=DEFAULT_THREADS, help="request threads")
+    parser.add_argument(
+        "--tensorflow_intra_op_parallelism", type=int, default=0, help="threads per op; 0: TensorFlow picks"
+    )
+    parser.add_argument(
+        "--tensorflow_inter_op_parallelism", type=int, default=0, help="ops run at once; 0: TensorFlow picks"
+    )
+    parser.add_argument(
+        "--rest_api_max_body_bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="413 for larger bodies"
+    )
+    return parser.parse_args(argv)
+
+
+def _check(args: argparse.Namespace) -> pathlib.Path:
+    """The model base path; raises ConfigError for flag values the local server cannot honour."""
+    if "://" in args.model_base_path:
+        raise errors.ConfigError(
+            "model_base_path",
+            args.model_base_path,
+            "must be a local folder (tensorflow/serving >= 2.7 cannot read s3:// either; sync it first)",
+        )
+    if not 0 < args.rest_api_port < 65536:
+        raise errors.ConfigError("rest_api_port", args.rest_api_port, "must be a port 1-65535: only REST is served")
+    checks = [
+        ("file_system_poll_wait_seconds", args.file_system_poll_wait_seconds, 0),
+        ("rest_api_timeout_in_ms", args.rest_api_timeout_in_ms, 1),
+        ("rest_api_num_threads", args.rest_api_num_threads, 1),
+        ("rest_api_max_body_bytes", args.rest_api_max_body_bytes, 1),
+        ("tensorflow_intra_op_parallelism", args.tensorflow_intra_op_parallelism, 0),
+        ("tensorflow_inter_op_parallelism", args.tensorflow_inter_op_parallelism, 0),
+    ]
+    for name, value, minimum in checks:
+        if value < minimum:
+            raise errors.ConfigError(name, value, f"must be at least {minimum}")
+    return pathlib.Path(args.model_base_path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the server until interrupted; returns the exit code (2 for bad flags, 1 if it cannot bind)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    try:
+        base_path = _check(args)
+        monitoring = (
+            metrics.read_monitoring_config(pathlib.Path(args.monitoring_config_file))
+            if args.monitoring_config_file
+            else metrics.MonitoringConfig()
+        )
+    except errors.ConfigError as e:
+        logger.error("%s", e)
+        return 2
+    logger.info("gRPC --port=%d accepted but not served: the local server speaks REST only", args.port)
+    # Must happen before the first model loads; small models answer one image fastest with 1 thread.
+    tf.config.threading.set_intra_op_parallelism_threads(args.tensorflow_intra_op_parallelism)
+    tf.config.threading.set_inter_op_parallelism_threads(args.tensorflow_inter_op_parallelism)
+    manager = versions.VersionManager(model_name=args.model_name, base_path=base_path)
+    manager.poll()
+    if args.file_system_poll_wait_seconds > 0:
+        manager.start(interval_s=args.file_system_poll_wait_seconds)
+    app = api.create_app(
+        manager=manager,
+        monitoring=monitoring,
+        max_body_bytes=args.rest_api_max_body_bytes,
+        timeout_s=args.rest_api_timeout_in_ms / 1000,
+    )
+    if monitoring.enable:
+        logger.info("Prometheus metrics on %s", monitoring.path)
+    try:
+        waitress.serve(
+            app,
+            host=args.rest_api_host,
+            port=args.rest_api_port,
+            threads=args.rest_api_num_threads,
+            max_request_body_size=WAITRESS_BODY_FACTOR * args.rest_api_max_body_bytes,
+            ident="tensorflow-serving-local",
+        )
+    except OSError as e:
+        logger.error("cannot serve on %s:%d: %s", args.rest_api_host, args.rest_api_port, e)
+        return 1
+    finally:
+        manager.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
