@@ -10,7 +10,7 @@ RUN_ARGS ?=
 PYTEST_ARGS ?=
 NBVAL_DIR := build/nbval
 
-.PHONY: install run test lint lab bench clean clean-all hooks
+.PHONY: install run test lint lab bench clean clean-all hooks goldens
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,3 +53,7 @@ clean-all: install
 # Strip notebook outputs on every commit in this clone.
 hooks: install
 	$(BIN)/nbstripout --install --attributes .gitattributes
+
+# Rewrite tests/manifests/golden/ after a deliberate manifest change; review the diff.
+goldens: install
+	$(BIN)/python -m tests.manifests.regenerate

@@ -7,6 +7,8 @@ resources with credentials wired for the pods (IRSA or the `aws-secret` Secret).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from helpers import manifests, settings as settings_module
 from helpers.aws import credentials
 
@@ -28,7 +30,7 @@ def export_uri(settings: settings_module.Settings) -> str:
     return f"s3://{settings.require('bucket')}/models/{MODEL_NAME}"
 
 
-def _render(name: str, settings: settings_module.Settings, values: dict[str, object]) -> list[manifests.Resource]:
+def _render(name: str, settings: settings_module.Settings, values: Mapping[str, object]) -> list[manifests.Resource]:
     common = {
         "app_name": settings.app_name,
         "namespace": settings.namespace,
@@ -71,3 +73,51 @@ def ui(*, settings: settings_module.Settings, ui_image: str) -> list[manifests.R
     """The web UI pointed at the serving Service and the staged test set: Deployment, Service, VirtualService."""
     values = {"ui_image": ui_image, "model_name": MODEL_NAME, "test_data_uri": data_uri(settings)}
     return _render("ui", settings, values)
+
+
+def tfjob(
+    *,
+    settings: settings_module.Settings,
+    image: str,
+    run_id: str,
+    num_workers: int,
+    num_ps: int,
+    train_steps: int,
+    batch_size: int,
+    learning_rate: float,
+    train_subset: int = 0,
+    test_subset: int = 0,
+) -> manifests.Resource:
+    """The distributed training job: a Chief, `num_ps` parameter servers and `num_workers` workers.
+
+    Each run writes checkpoints and events to its own folder (`run_uri`), so a re-run with
+    other hyperparameters starts fresh while a restarted chief of the same run resumes.
+    Raises ValueError naming a count or rate out of range.
+    """
+    for name, value, low in (("num_workers", num_workers, 1), ("num_ps", num_ps, 1), ("train_steps", train_steps, 1)):
+        if value < low:
+            raise ValueError(f"{name} = {value!r}: must be at least {low}")
+    if batch_size < 1 or not 0 < learning_rate < 1:
+        raise ValueError(f"batch_size = {batch_size!r}, learning_rate = {learning_rate!r}: need >= 1 and in (0, 1)")
+    job_name = f"{settings.app_name}-train"
+    values = {
+        "job_name": job_name,
+        "image": image,
+        "model_dir": f"{run_uri(settings, job_name)}/{run_id}",
+        "export_dir": export_uri(settings),
+        "data_uri": data_uri(settings),
+        "train_steps": train_steps,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "num_ps": num_ps,
+        "num_workers": num_workers,
+    }
+    (job,) = _render("tfjob", settings, values)
+    # Subsets are for quick runs (tests, a first try); the full run uses all 70,000 images.
+    extra = [f"--train-subset={train_subset}"] * bool(train_subset) + [f"--test-subset={test_subset}"] * bool(
+        test_subset
+    )
+    for replica in job["spec"]["tfReplicaSpecs"].values():
+        for container in replica["template"]["spec"]["containers"]:
+            container["args"] = [*container.get("args", []), *extra]
+    return job

@@ -1,0 +1,1 @@
+"""Offline checks of every rendered manifest: schemas, golden files and good manners on a cluster."""
