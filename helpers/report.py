@@ -35,8 +35,9 @@ class Report:
 
     def __str__(self) -> str:
         width = max((len(row.item) for row in self.rows), default=0)
+        status_width = max((len(row.status) for row in self.rows), default=0)
         lines = [self.title]
-        lines += [f"  {row.item:<{width}}  {row.status:<8}  {row.name}" for row in self.rows]
+        lines += [f"  {row.item:<{width}}  {row.status:<{status_width}}  {row.name}" for row in self.rows]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

@@ -80,3 +80,21 @@ def image_exists(*, session: boto3.session.Session, repository: str, tag: str) -
             return False
         raise
     return True
+
+
+def delete_repository(*, session: boto3.session.Session, name: str) -> bool:
+    """Delete repository `name` with every image in it (force); returns False when it was already gone.
+
+    Raises AwsError when refused.
+    """
+    client = session.client("ecr")
+    try:
+        with failures.translated("ecr", "DeleteRepository"):
+            client.delete_repository(repositoryName=name, force=True)
+    except errors.AwsError as e:
+        if e.code == "RepositoryNotFoundException":
+            logger.info("ECR repository %s is already gone", name)
+            return False
+        raise
+    logger.info("deleted ECR repository %s and its images", name)
+    return True

@@ -28,6 +28,8 @@ _ACTION_OF_OPERATION = {
     ("s3", "CreateMultipartUpload"): "s3:PutObject",
     ("s3", "UploadPart"): "s3:PutObject",
     ("s3", "CompleteMultipartUpload"): "s3:PutObject",
+    ("s3", "ListObjectVersions"): "s3:ListBucketVersions",
+    ("s3", "DeleteObjects"): "s3:DeleteObjectVersion",
 }
 # AWS often names the refused action itself: "... is not authorized to perform: ecr:CreateRepository on ...".
 _ACTION_IN_MESSAGE = re.compile(r"perform: ([a-z0-9-]+:[A-Za-z0-9*]+)")

@@ -1,4 +1,4 @@
-"""S3: create the series' bucket idempotently and move files and folders to and from `s3://` URIs.
+"""S3: create (and, on request, delete) the bucket idempotently; move files to and from `s3://` URIs.
 
 The bucket holds data, build contexts, checkpoints and models. Re-running notebook 01 must
 report "exists" rather than fail, and a name taken by another account must say so plainly
@@ -18,12 +18,15 @@ from helpers.aws import failures, identity
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 logger = logging.getLogger(__name__)
 
 SCHEME = "s3://"
 # The one region where CreateBucket must not carry a LocationConstraint.
 NO_LOCATION_CONSTRAINT_REGION = "us-east-1"
+# Object versions listed and deleted per round: the most one DeleteObjects call accepts.
+DELETE_BATCH = 1000
 
 
 def parse_uri(uri: str) -> tuple[str, str]:
@@ -158,3 +161,57 @@ def download_tree(uri: str, local_dir: pathlib.Path | str, *, client: S3Client) 
             download_file(f"{SCHEME}{bucket}/{item['Key']}", target, client=client)
             count += 1
     return count
+
+
+def delete_bucket(*, session: boto3.session.Session, bucket: str, owner: str = "") -> bool:
+    """Delete every object version and delete marker in `bucket`, then the bucket itself.
+
+    Returns True when the bucket was deleted, False when it was already gone. `owner` is the
+    expected account id (looked up with STS when empty), so a bucket of the same name in another
+    account is never emptied. Raises AwsError for any refusal, including keys that DeleteObjects
+    reports it could not delete.
+    """
+    owner = owner or identity.caller_identity(session=session).account
+    client = session.client("s3")
+    try:
+        count = _delete_all_versions(client, bucket=bucket, owner=owner)
+        with failures.translated("s3", "DeleteBucket"):
+            client.delete_bucket(Bucket=bucket, ExpectedBucketOwner=owner)
+    except errors.AwsError as e:
+        if e.code == "NoSuchBucket":
+            logger.info("bucket %s is already gone", bucket)
+            return False
+        raise
+    logger.info("deleted bucket %s and %d object versions in it", bucket, count)
+    return True
+
+
+def _delete_all_versions(client: S3Client, *, bucket: str, owner: str) -> int:
+    """Delete object versions and delete markers a page at a time until none is left; returns how many."""
+    count = 0
+    while True:
+        # Always the first page: what was deleted is gone from it, so no paging markers are needed.
+        with failures.translated("s3", "ListObjectVersions"):
+            page = client.list_object_versions(Bucket=bucket, MaxKeys=DELETE_BATCH, ExpectedBucketOwner=owner)
+        entries = [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+        if not entries:
+            return count
+        doomed: list[ObjectIdentifierTypeDef] = [
+            {"Key": entry["Key"], "VersionId": entry["VersionId"]} for entry in entries
+        ]
+        with failures.translated("s3", "DeleteObjects"):
+            answer = client.delete_objects(
+                Bucket=bucket, Delete={"Objects": doomed, "Quiet": True}, ExpectedBucketOwner=owner
+            )
+        refused = answer.get("Errors", [])
+        if refused:
+            first = refused[0]
+            code = str(first.get("Code", "Unknown"))
+            raise errors.AwsError(
+                "DeleteObjects",
+                code,
+                f"{len(refused)} of {len(doomed)} objects in {bucket!r} were not deleted, first {first.get('Key')!r}:"
+                f" {first.get('Message', 'no message')}",
+                permission="s3:DeleteObjectVersion" if code in failures.ACCESS_DENIED_CODES else None,
+            )
+        count += len(doomed)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pathlib
+from typing import Any
 
 import boto3.session
 import botocore.exceptions
 import pytest
+from moto.core import authorization
 
 from helpers import errors
 from helpers.aws import s3
@@ -151,3 +153,76 @@ def test_upload_and_download_need_an_object_key(client, tmp_path: pathlib.Path) 
         s3.upload_file(__file__, "s3://data/", client=client)
     with pytest.raises(errors.ConfigError, match="names no object"):
         s3.download_file("s3://data", tmp_path / "x", client=client)
+
+
+def _versioned_bucket_with_history(session: boto3.session.Session, bucket: str) -> None:
+    """A versioned bucket holding several versions of one key, a delete marker and another object."""
+    conftest.create_bucket(session, bucket)
+    client = session.client("s3")
+    client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    for body in (b"v1", b"v2", b"v3"):
+        client.put_object(Bucket=bucket, Key="models/mnist/1/saved_model.pb", Body=body)
+    client.delete_object(Bucket=bucket, Key="models/mnist/1/saved_model.pb")
+    client.put_object(Bucket=bucket, Key="data/mnist.npz", Body=b"data")
+
+
+def _bucket_names(session: boto3.session.Session) -> list[str]:
+    return [bucket["Name"] for bucket in session.client("s3").list_buckets()["Buckets"]]
+
+
+def test_delete_bucket_removes_every_version_then_the_bucket_and_twice_is_fine(mocked_aws: None) -> None:
+    session = boto3.session.Session(region_name="us-west-2")
+    _versioned_bucket_with_history(session, "mnist-data")
+    conftest.create_bucket(session, "another-bucket")
+    assert s3.delete_bucket(session=session, bucket="mnist-data") is True
+    assert _bucket_names(session) == ["another-bucket"]
+    assert s3.delete_bucket(session=session, bucket="mnist-data") is False
+
+
+def test_delete_bucket_takes_more_than_one_round(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    session = boto3.session.Session(region_name="us-west-2")
+    _versioned_bucket_with_history(session, "mnist-data")
+    # Four object versions and a delete marker, two at a time: three rounds (as 1001 would take two).
+    monkeypatch.setattr(s3, "DELETE_BATCH", 2)
+    rounds: list[int] = []
+
+    def count(params: dict[str, Any], **_: object) -> None:
+        rounds.append(len(params["Delete"]["Objects"]))
+
+    session.events.register("provide-client-params.s3.DeleteObjects", count)
+    assert s3.delete_bucket(session=session, bucket="mnist-data") is True
+    assert rounds == [2, 2, 1]
+    assert _bucket_names(session) == []
+
+
+def test_delete_bucket_never_empties_a_bucket_of_another_account(
+    foreign_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", conftest.OTHER_ACCOUNT)
+    owner = boto3.session.Session(region_name="us-west-2").client("s3")
+    owner.put_object(Bucket=foreign_bucket, Key="theirs", Body=b"x")
+    monkeypatch.delenv("MOTO_ACCOUNT_ID")
+    monkeypatch.setenv("MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS", "false")
+    with pytest.raises(errors.AwsError) as caught:
+        s3.delete_bucket(session=boto3.session.Session(region_name="us-west-2"), bucket=foreign_bucket)
+    assert caught.value.code == "AccessDenied"
+    assert isinstance(caught.value.__cause__, botocore.exceptions.ClientError)
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", conftest.OTHER_ACCOUNT)
+    assert owner.get_object(Bucket=foreign_bucket, Key="theirs")["Body"].read() == b"x"
+
+
+def test_delete_bucket_refused_keeps_the_objects(make_restricted_session) -> None:
+    admin = boto3.session.Session(region_name="us-west-2")
+    _versioned_bucket_with_history(admin, "mnist-data")
+    listing_only = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:ListBucketVersions"], "Resource": "*"},
+            {"Effect": "Allow", "Action": ["sts:GetCallerIdentity"], "Resource": "*"},
+        ],
+    }
+    restricted = make_restricted_session(listing_only, "us-west-2")
+    with authorization.enable_iam_authentication(), pytest.raises(errors.AwsError) as caught:
+        s3.delete_bucket(session=restricted, bucket="mnist-data", owner=conftest.ACCOUNT)
+    assert caught.value.operation == "DeleteObjects" and caught.value.permission
+    assert admin.client("s3").get_object(Bucket="mnist-data", Key="data/mnist.npz")["Body"].read() == b"data"
