@@ -15,7 +15,7 @@ import pathlib
 import re
 import tarfile
 
-from helpers import errors
+from helpers import errors, report
 
 PROJECT_DIR = pathlib.Path(__file__).resolve().parent.parent
 DOCKERFILE = "model/Dockerfile"
@@ -96,3 +96,10 @@ def build_context(
     if not tarball.exists():
         tarball.write_bytes(data)
     return BuildContext(tarball=tarball, tag=tag, dockerfile=dockerfile, files=tuple(ordered))
+
+
+def describe(context: BuildContext) -> report.Report:
+    """The context as a table: its tag, tarball and every file it holds."""
+    rows = [report.Row("tag", context.tag, "content hash"), report.Row("tarball", str(context.tarball), "packed")]
+    rows += [report.Row("file", name, "included") for name in context.files]
+    return report.Report(f"Build context ({len(context.files)} files)", tuple(rows))

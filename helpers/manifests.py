@@ -95,3 +95,9 @@ def find(resources: list[Resource], kind: str, name: str | None = None) -> Resou
         if resource.get("kind") == kind and (name is None or resource["metadata"].get("name") == name):
             return resource
     raise errors.ConfigError("manifest", kind if name is None else f"{kind}/{name}", "not found in rendered resources")
+
+
+def http_port(service: Resource) -> dict[str, Any]:
+    """The Service port a browser or REST client uses: the first named http*, else the first one."""
+    ports = service["spec"]["ports"]
+    return next((port for port in ports if str(port.get("name", "")).startswith("http")), ports[0])

@@ -30,6 +30,8 @@ NOTEBOOKS_DIR = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
 # Seconds papermill waits for a kernel to start; the first TensorFlow import on a cold
 # 2-core machine can take most of a minute.
 KERNEL_START_TIMEOUT_S = 120
+# Characters of an error message shown in the summary; the executed notebook keeps all of it.
+ERROR_CHARS = 400
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +102,10 @@ def _existing(notebooks_dir: pathlib.Path, selected: Sequence[str]) -> tuple[dic
 
 
 def _error_text(error: papermill.PapermillExecutionError) -> str:
-    return f"cell {error.exec_count} (index {error.cell_index}): {error.ename}: {error.evalue}"
+    evalue = str(error.evalue)
+    if len(evalue) > ERROR_CHARS:
+        evalue = evalue[:ERROR_CHARS] + " … (the executed notebook has the whole error)"
+    return f"cell {error.exec_count} (index {error.cell_index}): {error.ename}: {evalue}"
 
 
 def run(
@@ -116,8 +121,10 @@ def run(
     Returns one Outcome per selected notebook: notebooks not yet written are reported as
     such by name, and the ones after a failure as "not run".
     """
+    # Names are checked against the whole series, so one parameters file serves any --only.
+    every, _ = _existing(notebooks_dir, NOTEBOOKS)
+    per_notebook = split_parameters(parameters, {**every, **_existing(notebooks_dir, selected)[0]})
     present, missing = _existing(notebooks_dir, selected)
-    per_notebook = split_parameters(parameters, present)
     run_dir = output_dir / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     outcomes: list[Outcome] = []

@@ -56,7 +56,8 @@ def read_scalars(logdir: pathlib.Path) -> Curves:
         for tag in accumulator.Tags().get("tensors", []):
             points = accumulator.Tensors(tag)
             values = [tensor_util.make_ndarray(point.tensor_proto) for point in points]
-            if all(value.ndim == 0 for value in values):
+            # Only numeric scalars: the graph summary is a 0-d string tensor.
+            if values and all(value.ndim == 0 and value.dtype.kind in "fiu" for value in values):
                 series[tag] = ([point.step for point in points], [float(value) for value in values])
         for tag in accumulator.Tags().get("scalars", []):
             points = accumulator.Scalars(tag)
@@ -100,9 +101,7 @@ def _bars(axis: matplotlib.axes.Axes, probabilities: np.ndarray, *, true_label: 
     axis.tick_params(labelsize="small")
 
 
-def predictions_grid(
-    images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, *, columns: int = 4
-) -> Picture:
+def predictions_grid(images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, *, columns: int = 4) -> Picture:
     """Each digit above its ten probability bars; the title says true and predicted label."""
     if not len(images) == len(labels) == len(probabilities):
         raise ValueError("images, labels and probabilities must have the same length")

@@ -59,3 +59,15 @@ def test_yaml_that_is_not_a_resource_is_refused(manifests_dir: pathlib.Path) -> 
 def test_find_names_what_is_missing() -> None:
     with pytest.raises(errors.ConfigError, match="Service/x"):
         manifests.find([{"kind": "Deployment", "metadata": {"name": "x"}}], "Service", "x")
+
+
+@pytest.mark.parametrize(
+    ("ports", "expected"),
+    [
+        ([{"name": "grpc", "port": 8500}, {"name": "http-tf-serving", "port": 8501}], 8501),
+        ([{"name": "web", "port": 80}], 80),
+        ([{"port": 6006}, {"name": "http", "port": 80}], 80),
+    ],
+)
+def test_http_port_prefers_a_port_named_http(ports: list[dict[str, object]], expected: int) -> None:
+    assert manifests.http_port({"spec": {"ports": ports}})["port"] == expected

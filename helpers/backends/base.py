@@ -58,6 +58,11 @@ class Backend(abc.ABC):
         """A local path holding what is at `uri` (a file or a folder): downloaded on a cluster."""
 
     @abc.abstractmethod
+    def copy_tree(self, source_uri: str, target_uri: str) -> None:
+        """Copy every object under `source_uri` to the same names under `target_uri`, so that
+        `target_uri` appears complete (a server polling for it never sees half a copy)."""
+
+    @abc.abstractmethod
     def run_tfjob(self, tfjob: manifests.Resource, *, on_line: OnLine | None = None) -> dict[str, Any]:
         """Run the TFJob to its end (replacing an earlier one of the same name); returns its status.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import pathlib
+import tempfile
 from typing import Any
 
 import boto3.session
@@ -148,6 +149,14 @@ class KubeflowBackend(base.Backend):
             s3.download_file(uri, target, client=client)
         return target
 
+    def copy_tree(self, source_uri: str, target_uri: str) -> None:
+        """Download the objects, then upload them under the new prefix; the serving pod's sync
+        sidecar moves a version into place only once it is complete."""
+        client = self.session.client("s3")
+        with tempfile.TemporaryDirectory() as scratch:
+            s3.download_tree(source_uri, scratch, client=client)
+            s3.upload_tree(scratch, target_uri, client=client)
+
     def run_tfjob(self, tfjob: manifests.Resource, *, on_line: base.OnLine | None = None) -> dict[str, Any]:
         """Submit the TFJob (replacing one of the same name), wait for Succeeded, pass on the chief's log."""
         name = tfjob["metadata"]["name"]
@@ -195,10 +204,9 @@ class KubeflowBackend(base.Backend):
 
 
 def _service_url(service: manifests.Resource, *, namespace: str) -> str:
-    """The in-cluster URL of a Service's HTTP port (the one named http*, else the first)."""
-    ports = service["spec"]["ports"]
-    port = next((p for p in ports if str(p.get("name", "")).startswith("http")), ports[0])
-    return f"http://{service['metadata']['name']}.{namespace}.svc.cluster.local:{port['port']}"
+    """The in-cluster URL of a Service's HTTP port."""
+    port = manifests.http_port(service)["port"]
+    return f"http://{service['metadata']['name']}.{namespace}.svc.cluster.local:{port}"
 
 
 class _ChiefLog:

@@ -139,6 +139,15 @@ class LocalBackend(base.Backend):
         """The object store already is a folder: the path of `uri` in it."""
         return containers.local_object_path(uri, settings=self.settings)
 
+    def copy_tree(self, source_uri: str, target_uri: str) -> None:
+        """Copy into a hidden sibling folder, then rename it into place in one step."""
+        source = containers.local_object_path(source_uri, settings=self.settings)
+        target = containers.local_object_path(target_uri, settings=self.settings)
+        partial = target.with_name(f".{target.name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(source, partial)
+        partial.rename(target)
+
     def run_tfjob(self, tfjob: manifests.Resource, *, on_line: base.OnLine | None = None) -> dict[str, Any]:
         """Run every replica as a local process with the operator's TF_CONFIG; see helpers.local.tfjob."""
         status = local_tfjob.run(tfjob, settings=self.settings, on_line=on_line, timeout_s=self.settings.wait_timeout_s)

@@ -17,6 +17,8 @@ The rules, applied in this order (see `translate`):
    loopback host (`0.0.0.0:8501`). Other numbers are left alone.
 6. Service DNS names of running local Services (`svc`, `svc.ns`, `svc.ns.svc[.cluster.local]`,
    with or without `:port`) become `127.0.0.1:<local port>`.
+7. A whole value `0.0.0.0` (a server's bind address in a pod) becomes `127.0.0.1`: local
+   servers listen on loopback only.
 Env: the caller's environment, then the container's `env` values (secretKeyRef and envFrom
 are not resolved: local runs use the caller's own credentials), then `extra_env` (TF_CONFIG).
 """
@@ -38,6 +40,8 @@ from helpers.local import ports as ports_module, services, supervisor
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+# A pod's server binds every interface; off a cluster it binds loopback only.
+ALL_INTERFACES, LOOPBACK = "0.0.0.0", "127.0.0.1"
 OBJECT_STORE_DIR = "s3"  # the same folder helpers.backends.local calls the local bucket root
 # Where our Dockerfiles copy the sources; the key of the image path table.
 IMAGE_WORKDIR = "/app"
@@ -194,6 +198,8 @@ def translate(
     registry = services.read(settings)
 
     def _rewrite(text: str) -> str:
+        if text == ALL_INTERFACES:
+            return LOOPBACK
         text = _S3.sub(lambda m: str(local_object_path(m.group(0), settings=settings)), text)
         return _rewrite_services(_rewrite_ports(_rewrite_paths(text, paths), port_map), registry)
 

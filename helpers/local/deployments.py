@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
-from helpers import errors, settings as settings_module
+from helpers import errors, manifests, settings as settings_module
 from helpers.local import containers, pids, probes, restarts, services, supervisor
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def _volume_paths(
     """Each pod volume as a local folder: ConfigMaps written out, s3-sync volumes as the object store."""
     synced: dict[str, pathlib.Path] = {}
     for copier in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
-        if copier.get("name") != SYNC_SIDECAR:
+        if not str(copier.get("name", "")).startswith(SYNC_SIDECAR):
             if copier in (pod.get("initContainers") or []):
                 logger.warning("%s: init container %s is not run locally", name, copier.get("name"))
             continue
@@ -145,7 +145,8 @@ def _service_urls(
             owner=_owner(name),
             ports=port_map,
         )
-        urls[service["metadata"]["name"]] = f"http://127.0.0.1:{next(iter(port_map.values()))}"
+        http = int(manifests.http_port(service)["port"])
+        urls[service["metadata"]["name"]] = f"http://127.0.0.1:{port_map.get(http, next(iter(port_map.values())))}"
     return urls
 
 
@@ -179,7 +180,7 @@ def local_process(
     """
     name = deployment["metadata"]["name"]
     pod = deployment["spec"]["template"]["spec"]
-    main = [c for c in pod.get("containers") or [] if c.get("name") != SYNC_SIDECAR]
+    main = [c for c in pod.get("containers") or [] if not str(c.get("name", "")).startswith(SYNC_SIDECAR)]
     if len(main) != 1:
         raise errors.ConfigError("containers", name, "the local backend runs Deployments with one container")
     if int(deployment["spec"].get("replicas", 1)) > 1:

