@@ -80,16 +80,17 @@ def _local(settings: settings_module.Settings, *, bucket: bool, repository: bool
         )
     )
     registry_root = local_backend.registry_root(settings)
-    repository_dir = registry_root / settings.repository
-    rows.append(
-        _optional(
-            "image repository",
-            str(repository_dir),
-            asked=repository,
-            flag="--repository",
-            remove=lambda: _remove_tree(repository_dir, up_to=registry_root),
+    for name in (settings.repository, settings.ui_repository):
+        repository_dir = registry_root / name
+        rows.append(
+            _optional(
+                "image repository",
+                str(repository_dir),
+                asked=repository,
+                flag="--repository",
+                remove=lambda folder=repository_dir: _remove_tree(folder, up_to=registry_root),
+            )
         )
-    )
     return rows
 
 
@@ -140,15 +141,16 @@ def _kubeflow(settings: settings_module.Settings, *, bucket: bool, repository: b
             remove=lambda: s3.delete_bucket(session=backend.session, bucket=settings.bucket),
         )
     )
-    rows.append(
-        _optional(
-            "ECR repository",
-            settings.repository,
-            asked=repository,
-            flag="--repository",
-            remove=lambda: ecr.delete_repository(session=backend.session, name=settings.repository),
+    for name in (settings.repository, settings.ui_repository):
+        rows.append(
+            _optional(
+                "ECR repository",
+                name,
+                asked=repository,
+                flag="--repository",
+                remove=lambda name=name: ecr.delete_repository(session=backend.session, name=name),
+            )
         )
-    )
     cache = settings.state_dir / kubeflow.CACHE_DIR
     rows.append(report.Row("download cache", str(cache), REMOVED if _remove_tree(cache) else GONE))
     return rows

@@ -19,6 +19,8 @@ from helpers import errors, report
 
 PROJECT_DIR = pathlib.Path(__file__).resolve().parent.parent
 DOCKERFILE = "model/Dockerfile"
+# The web UI is its own image, built from its own folder.
+UI_DOCKERFILE, UI_CONTEXT_DIR = "webui/Dockerfile", "webui"
 # Hex digits of the content hash kept in the tag: 12, like Git's short hashes, is plenty
 # to tell builds of one repository apart.
 TAG_LENGTH = 12
@@ -45,16 +47,16 @@ def copied_paths(dockerfile_text: str) -> list[str]:
     return sources
 
 
-def _files_under(project_dir: pathlib.Path, relative: str) -> list[str]:
-    path = project_dir / relative
+def _files_under(root: pathlib.Path, relative: str, *, dockerfile: str) -> list[str]:
+    path = root / relative
     if not path.exists():
-        raise errors.ConfigError("dockerfile", relative, f"is copied by {DOCKERFILE} but does not exist")
+        raise errors.ConfigError("dockerfile", relative, f"is copied by {dockerfile} but does not exist")
     if path.is_file():
-        return [relative]
+        return [str(path.relative_to(root))]
     return sorted(
-        str(file.relative_to(project_dir))
+        str(file.relative_to(root))
         for file in path.rglob("*")
-        if file.is_file() and not _SKIPPED.intersection(file.relative_to(project_dir).parts) and file.suffix != ".pyc"
+        if file.is_file() and not _SKIPPED.intersection(file.relative_to(root).parts) and file.suffix != ".pyc"
     )
 
 
@@ -76,26 +78,35 @@ def _tar_bytes(project_dir: pathlib.Path, files: list[str]) -> bytes:
 
 
 def build_context(
-    *, output_dir: pathlib.Path, project_dir: pathlib.Path = PROJECT_DIR, dockerfile: str = DOCKERFILE
+    *,
+    output_dir: pathlib.Path,
+    project_dir: pathlib.Path = PROJECT_DIR,
+    dockerfile: str = DOCKERFILE,
+    context_dir: str = ".",
 ) -> BuildContext:
     """Pack the Dockerfile and what it copies into `<output_dir>/<tag>.tar.gz`.
 
-    Raises ConfigError when the Dockerfile is missing or copies a path that does not exist.
+    COPY sources are relative to `context_dir` (a folder of the project, "." for its root), as
+    `docker build <context_dir>` reads them. Raises ConfigError when the Dockerfile is missing
+    or copies a path that does not exist.
     """
+    root = project_dir / context_dir
     dockerfile_path = project_dir / dockerfile
     if not dockerfile_path.is_file():
         raise errors.ConfigError("dockerfile", dockerfile, f"not found under {project_dir}")
-    files = {dockerfile}
+    files = {str(dockerfile_path.relative_to(root))}
     for source in copied_paths(dockerfile_path.read_text()):
-        files.update(_files_under(project_dir, source.rstrip("/")))
+        files.update(_files_under(root, source.rstrip("/"), dockerfile=dockerfile))
     ordered = sorted(files)
-    data = _tar_bytes(project_dir, ordered)
+    data = _tar_bytes(root, ordered)
     tag = hashlib.sha256(data).hexdigest()[:TAG_LENGTH]
     output_dir.mkdir(parents=True, exist_ok=True)
     tarball = output_dir / f"{tag}.tar.gz"
     if not tarball.exists():
         tarball.write_bytes(data)
-    return BuildContext(tarball=tarball, tag=tag, dockerfile=dockerfile, files=tuple(ordered))
+    return BuildContext(
+        tarball=tarball, tag=tag, dockerfile=str(dockerfile_path.relative_to(root)), files=tuple(ordered)
+    )
 
 
 def describe(context: BuildContext) -> report.Report:

@@ -50,6 +50,8 @@ class Settings(pydantic.BaseModel):
     """S3 bucket for data, build contexts, checkpoints and models; empty until 01 picks one."""
     repository: str = "kubeflow-mnist/train"
     """ECR repository name of the training image."""
+    ui_repository: str = "kubeflow-mnist/webui"
+    """ECR repository name of the web UI image."""
     app_name: str = "mnist"
     """Prefix of every resource name (TFJob, Deployments, Services) and of the common labels."""
     role_arn: str = ""
@@ -91,7 +93,7 @@ class Settings(pydantic.BaseModel):
             raise ValueError("is not a valid S3 bucket name (3-63 lower-case letters, digits, '.', '-')")
         return value
 
-    @pydantic.field_validator("repository")
+    @pydantic.field_validator("repository", "ui_repository")
     @classmethod
     def _repository(cls, value: str) -> str:
         if not _REPOSITORY.match(value) or len(value) > 256:

@@ -55,3 +55,22 @@ def test_missing_copied_path_is_named(project: pathlib.Path, tmp_path: pathlib.P
     (project / "model" / "Dockerfile").write_text("FROM x\nCOPY nowhere /app/\n")
     with pytest.raises(errors.ConfigError, match="nowhere"):
         image.build_context(output_dir=tmp_path / "out", project_dir=project)
+
+
+def test_a_context_folder_is_the_root_of_the_tarball(project: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    (project / "ui").mkdir()
+    (project / "ui" / "Dockerfile").write_text("FROM python:3.11-slim\nCOPY . /app/ui\n")
+    (project / "ui" / "app.py").write_text("print('ui')\n")
+    context = image.build_context(
+        output_dir=tmp_path / "out", project_dir=project, dockerfile="ui/Dockerfile", context_dir="ui"
+    )
+    assert context.files == ("Dockerfile", "app.py")
+    assert context.dockerfile == "Dockerfile", "relative to the context, as docker build -f and kaniko read it"
+
+
+def test_the_real_images_pack(tmp_path: pathlib.Path) -> None:
+    training = image.build_context(output_dir=tmp_path)
+    assert "model/model.py" in training.files and "helpers/data.py" in training.files
+    ui = image.build_context(output_dir=tmp_path, dockerfile=image.UI_DOCKERFILE, context_dir=image.UI_CONTEXT_DIR)
+    assert "__init__.py" in ui.files and "templates/base.html" in ui.files
+    assert training.tag != ui.tag

@@ -1,8 +1,8 @@
 """IAM: a least-privilege policy for the series' bucket and repository, kept current and attached to a role.
 
 It replaces the AmazonS3FullAccess / AmazonEC2ContainerRegistryFullAccess grants of the
-upstream example: pods may list and read/write objects in one bucket and push/pull one
-repository, nothing else. The document lives in manifests/iam-policy.json.
+upstream example: pods may list and read/write objects in one bucket and push/pull the
+series' repositories, nothing else. The document lives in manifests/iam-policy.json.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import boto3.session
@@ -38,16 +39,20 @@ class PolicyInfo:
     status: Literal["created", "updated", "exists"]
 
 
-def policy_document(*, partition: str, bucket: str, repository_arn: str) -> dict[str, Any]:
-    """The policy granting access to `bucket` and the repository only; raises ConfigError for a bad name."""
+def policy_document(*, partition: str, bucket: str, repository_arns: Sequence[str]) -> dict[str, Any]:
+    """The policy granting access to `bucket` and the given repositories only (the training and
+    the web UI image); raises ConfigError for a bad name."""
     # The values are pasted into JSON text, so each is checked to hold nothing but its own kind of name.
     if partition not in partition_module.DNS_SUFFIX:
         raise errors.ConfigError("partition", partition, f"is not one of {sorted(partition_module.DNS_SUFFIX)}")
     if not _BUCKET.fullmatch(bucket) or ".." in bucket:
         raise errors.ConfigError("bucket", bucket, "is not a valid S3 bucket name")
-    if not _REPOSITORY_ARN.fullmatch(repository_arn):
-        raise errors.ConfigError("repository_arn", repository_arn, "is not an ECR repository ARN")
-    values = {"partition": partition, "bucket": bucket, "repository_arn": repository_arn}
+    if not repository_arns:
+        raise errors.ConfigError("repository_arn", repository_arns, "at least one repository is needed")
+    for repository_arn in repository_arns:
+        if not _REPOSITORY_ARN.fullmatch(repository_arn):
+            raise errors.ConfigError("repository_arn", repository_arn, "is not an ECR repository ARN")
+    values = {"partition": partition, "bucket": bucket, "repository_arns": json.dumps(sorted(repository_arns))}
     document: dict[str, Any] = json.loads(
         manifests.render_text(POLICY_TEMPLATE.read_text(), values, source=POLICY_TEMPLATE.name)
     )

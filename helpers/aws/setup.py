@@ -24,7 +24,7 @@ class SetupReport:
     caller: identity.Identity
     checks: tuple[access.AccessCheck, ...]
     bucket_status: str
-    repository: ecr.RepositoryInfo
+    repositories: tuple[ecr.RepositoryInfo, ...]
     policy: iam.PolicyInfo
     role_name: str = ""
     role_status: str = ""
@@ -35,7 +35,10 @@ class SetupReport:
         rows += [report.Row(check.action, check.detail, "ok" if check.allowed else "denied") for check in self.checks]
         rows += [
             report.Row("S3 bucket", f"s3://{self.settings.bucket} ({self.settings.region})", self.bucket_status),
-            report.Row("ECR repository", self.repository.uri, "created" if self.repository.created else "exists"),
+            *(
+                report.Row("ECR repository", repository.uri, "created" if repository.created else "exists")
+                for repository in self.repositories
+            ),
             report.Row("IAM policy", self.policy.arn, self.policy.status),
         ]
         if self.role_name:
@@ -62,7 +65,7 @@ def policy_name(settings: settings_module.Settings) -> str:
 
 
 def setup(*, settings: settings_module.Settings, node_role_name: str = "") -> SetupReport:
-    """Check identity and access, then ensure the bucket, repository and least-privilege policy.
+    """Check identity and access, then ensure the bucket, both repositories and least-privilege policy.
 
     The policy is attached to the IRSA role when `settings.role_arn` is set, else to
     `node_role_name` when given. An empty `settings.bucket` becomes `default_bucket_name(...)`.
@@ -85,8 +88,14 @@ def setup(*, settings: settings_module.Settings, node_role_name: str = "") -> Se
     bucket_status = s3.ensure_bucket(
         session=session, bucket=settings.bucket, region=settings.region, owner=caller.account
     )
-    repository = ecr.ensure_repository(session=session, name=settings.repository)
-    document = iam.policy_document(partition=caller.partition, bucket=settings.bucket, repository_arn=repository.arn)
+    repositories = tuple(
+        ecr.ensure_repository(session=session, name=name) for name in (settings.repository, settings.ui_repository)
+    )
+    document = iam.policy_document(
+        partition=caller.partition,
+        bucket=settings.bucket,
+        repository_arns=[repository.arn for repository in repositories],
+    )
     policy = iam.ensure_policy(session=session, name=policy_name(settings), document=document)
     role_name = iam.role_name_of(settings.role_arn) if settings.role_arn else node_role_name
     role_status = (
@@ -97,7 +106,7 @@ def setup(*, settings: settings_module.Settings, node_role_name: str = "") -> Se
         caller=caller,
         checks=tuple(checks),
         bucket_status=bucket_status,
-        repository=repository,
+        repositories=repositories,
         policy=policy,
         role_name=role_name,
         role_status=role_status,

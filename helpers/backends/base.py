@@ -46,8 +46,11 @@ class Backend(abc.ABC):
         """Give the pods credentials: an IRSA ServiceAccount or the `aws-secret` Secret."""
 
     @abc.abstractmethod
-    def build_image(self, *, context: image.BuildContext, builder_image: str) -> report.Report:
-        """Build and push the training image from `context`; records it in the state file."""
+    def build_image(
+        self, *, context: image.BuildContext, builder_image: str, repository: str, record_as: str
+    ) -> report.Report:
+        """Build `context` into `repository` (tagged with the context's hash); records the image
+        under the state section `record_as` ("image" for training, "ui_image" for the web UI)."""
 
     @abc.abstractmethod
     def upload(self, path: pathlib.Path, uri: str) -> None:

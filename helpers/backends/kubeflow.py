@@ -85,15 +85,15 @@ class KubeflowBackend(base.Backend):
             "Credentials for the pods", (report.Row(kind, f"{self.settings.namespace}/{name} ({how})", "applied"),)
         )
 
-    def build_image(self, *, context: image.BuildContext, builder_image: str) -> report.Report:
+    def build_image(
+        self, *, context: image.BuildContext, builder_image: str, repository: str, record_as: str
+    ) -> report.Report:
         """Upload the context to S3 and build it in-cluster into ECR, unless ECR has the tag already."""
         bucket = self.settings.require("bucket")
         caller = identity.caller_identity(session=self.session)
-        uri = (
-            f"{partition.repository_uri(caller.account, self.settings.region, self.settings.repository)}:{context.tag}"
-        )
+        uri = f"{partition.repository_uri(caller.account, self.settings.region, repository)}:{context.tag}"
         rows = [report.Row("image", uri, "")]
-        if ecr.image_exists(session=self.session, repository=self.settings.repository, tag=context.tag):
+        if ecr.image_exists(session=self.session, repository=repository, tag=context.tag):
             rows[0] = report.Row("image", uri, "exists")
         else:
             context_uri = f"s3://{bucket}/{BUILD_CONTEXT_PREFIX}/{context.tarball.name}"
@@ -102,7 +102,7 @@ class KubeflowBackend(base.Backend):
             rows += self._run_build_job(context=context, context_uri=context_uri, uri=uri, builder_image=builder_image)
             rows[0] = report.Row("image", uri, "built")
         state.update(
-            self.settings.state_dir, "image", {"uri": uri, "tag": context.tag, "built_with": "in-cluster build Job"}
+            self.settings.state_dir, record_as, {"uri": uri, "tag": context.tag, "built_with": "in-cluster build Job"}
         )
         return report.Report("Training image (ECR)", tuple(rows))
 

@@ -78,10 +78,12 @@ class LocalBackend(base.Backend):
         bucket = self.settings.bucket or f"{self.settings.app_name}-local"
         self.settings = self.settings.model_copy(update={"bucket": bucket})
         bucket_dir = containers.local_object_path(f"s3://{bucket}", settings=self.settings)
-        repository_dir = registry_root(self.settings) / self.settings.repository
+        repositories = [
+            registry_root(self.settings) / name for name in (self.settings.repository, self.settings.ui_repository)
+        ]
         rows = (
             report.Row("bucket", str(bucket_dir), _ensure_dir(bucket_dir)),
-            report.Row("image repository", str(repository_dir), _ensure_dir(repository_dir)),
+            *(report.Row("image repository", str(folder), _ensure_dir(folder)) for folder in repositories),
         )
         settings_module.save(self.settings)
         return report.Report("Storage and registry (local folders)", rows)
@@ -93,19 +95,21 @@ class LocalBackend(base.Backend):
             (report.Row("credentials", "local processes use your own environment", "skipped"),),
         )
 
-    def build_image(self, *, context: image.BuildContext, builder_image: str) -> report.Report:
+    def build_image(
+        self, *, context: image.BuildContext, builder_image: str, repository: str, record_as: str
+    ) -> report.Report:
         """Keep the context in the local registry folder; `docker build` it only where an engine answers.
 
         Without a Docker engine the local backend runs model/model.py from the source tree,
         which is what the image would contain; the report says so.
         """
-        repository_dir = registry_root(self.settings) / self.settings.repository
+        repository_dir = registry_root(self.settings) / repository
         repository_dir.mkdir(parents=True, exist_ok=True)
         stored = repository_dir / context.tarball.name
         status = "exists" if stored.exists() else "stored"
         if status == "stored":
             shutil.copyfile(context.tarball, stored)
-        uri = f"{self.settings.repository}:{context.tag}"
+        uri = f"{repository}:{context.tag}"
         if docker_engine_answers():
             _docker_build(context, uri)
             built_with, how = "docker", "built"
@@ -113,7 +117,7 @@ class LocalBackend(base.Backend):
             built_with, how = "source tree", "skipped"
         state.update(
             self.settings.state_dir,
-            "image",
+            record_as,
             {"uri": uri, "tag": context.tag, "context": str(stored), "built_with": built_with},
         )
         rows = (

@@ -16,19 +16,38 @@ from . import conftest
 REPOSITORY_ARN = f"arn:aws:ecr:us-west-2:{conftest.ACCOUNT}:repository/kubeflow-mnist/train"
 
 
+def _listed(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
+
+
 def _statements(document: dict) -> list[dict]:
     return [
-        {**statement, "Action": [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]}
+        {**statement, "Action": _listed(statement["Action"]), "Resource": _listed(statement["Resource"])}
         for statement in document["Statement"]
     ]
 
 
 @pytest.mark.parametrize(("region", "partition_name"), [("us-west-2", "aws"), ("cn-northwest-1", "aws-cn")])
 def test_policy_grants_nothing_beyond_the_bucket_and_repository(region: str, partition_name: str) -> None:
-    repository_arn = partition.repository_arn(conftest.ACCOUNT, region, "kubeflow-mnist/train")
-    document = iam.policy_document(partition=partition_name, bucket="mnist-data", repository_arn=repository_arn)
+    train = partition.repository_arn(conftest.ACCOUNT, region, "kubeflow-mnist/train")
+    webui = partition.repository_arn(conftest.ACCOUNT, region, "kubeflow-mnist/webui")
+    document = iam.policy_document(partition=partition_name, bucket="mnist-data", repository_arns=[train, webui])
     assert document["Version"] == "2012-10-17"
-    grants = {(action, statement["Resource"]) for statement in _statements(document) for action in statement["Action"]}
+    grants = {
+        (action, resource)
+        for statement in _statements(document)
+        for action in statement["Action"]
+        for resource in statement["Resource"]
+    }
+    push_and_pull = (
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:InitiateLayerUpload",
+        "ecr:UploadLayerPart",
+        "ecr:CompleteLayerUpload",
+        "ecr:PutImage",
+    )
     bucket = f"arn:{partition_name}:s3:::mnist-data"
     assert grants == {
         ("s3:ListBucket", bucket),
@@ -36,14 +55,7 @@ def test_policy_grants_nothing_beyond_the_bucket_and_repository(region: str, par
         ("s3:PutObject", f"{bucket}/*"),
         ("s3:DeleteObject", f"{bucket}/*"),
         ("ecr:GetAuthorizationToken", "*"),
-        ("ecr:BatchCheckLayerAvailability", repository_arn),
-        ("ecr:BatchGetImage", repository_arn),
-        ("ecr:GetDownloadUrlForLayer", repository_arn),
-        ("ecr:InitiateLayerUpload", repository_arn),
-        ("ecr:UploadLayerPart", repository_arn),
-        ("ecr:CompleteLayerUpload", repository_arn),
-        ("ecr:PutImage", repository_arn),
-    }
+    } | {(action, repository) for action in push_and_pull for repository in (train, webui)}
     assert all(statement["Effect"] == "Allow" for statement in document["Statement"])
     assert all("*" not in action for action, _ in grants)
 
@@ -51,11 +63,11 @@ def test_policy_grants_nothing_beyond_the_bucket_and_repository(region: str, par
 @pytest.mark.parametrize(
     ("arguments", "parameter"),
     [
-        ({"partition": "aws", "bucket": 'x", "Resource": "*', "repository_arn": REPOSITORY_ARN}, "bucket"),
-        ({"partition": "aws", "bucket": "ab", "repository_arn": REPOSITORY_ARN}, "bucket"),
-        ({"partition": "aws", "bucket": "mnist-data", "repository_arn": "*"}, "repository_arn"),
-        ({"partition": "aws", "bucket": "mnist-data", "repository_arn": REPOSITORY_ARN + "\n"}, "repository_arn"),
-        ({"partition": "aws:*", "bucket": "mnist-data", "repository_arn": REPOSITORY_ARN}, "partition"),
+        ({"partition": "aws", "bucket": 'x", "Resource": "*', "repository_arns": [REPOSITORY_ARN]}, "bucket"),
+        ({"partition": "aws", "bucket": "ab", "repository_arns": [REPOSITORY_ARN]}, "bucket"),
+        ({"partition": "aws", "bucket": "mnist-data", "repository_arns": ["*"]}, "repository_arn"),
+        ({"partition": "aws", "bucket": "mnist-data", "repository_arns": [REPOSITORY_ARN + "\n"]}, "repository_arn"),
+        ({"partition": "aws:*", "bucket": "mnist-data", "repository_arns": [REPOSITORY_ARN]}, "partition"),
     ],
 )
 def test_policy_document_rejects_values_that_would_widen_it(arguments: dict, parameter: str) -> None:
@@ -65,7 +77,7 @@ def test_policy_document_rejects_values_that_would_widen_it(arguments: dict, par
 
 
 def _document(bucket: str) -> dict:
-    return iam.policy_document(partition="aws", bucket=bucket, repository_arn=REPOSITORY_ARN)
+    return iam.policy_document(partition="aws", bucket=bucket, repository_arns=[REPOSITORY_ARN])
 
 
 def _versions(session: boto3.session.Session, policy_arn: str) -> list[dict]:
@@ -104,7 +116,7 @@ def test_policy_arn_is_partition_aware(mocked_aws: None) -> None:
     document = iam.policy_document(
         partition="aws-cn",
         bucket="mnist-data",
-        repository_arn=partition.repository_arn(conftest.ACCOUNT, "cn-northwest-1", "mnist"),
+        repository_arns=[partition.repository_arn(conftest.ACCOUNT, "cn-northwest-1", "mnist")],
     )
     info = iam.ensure_policy(session=session, name="mnist-access", document=document)
     assert info.arn == f"arn:aws-cn:iam::{conftest.ACCOUNT}:policy/mnist-access"

@@ -20,13 +20,15 @@ def test_setup_twice_creates_then_reports_existing(mocked_aws: None, make_settin
     second = setup.setup(settings=settings)
     bucket = f"mnist-{conftest.ACCOUNT}-{region}"
     assert first.settings.bucket == second.settings.bucket == bucket
-    assert [(row.item, row.status) for row in first.rows()][-3:] == [
+    assert [(row.item, row.status) for row in first.rows()][-4:] == [
         ("S3 bucket", "created"),
+        ("ECR repository", "created"),
         ("ECR repository", "created"),
         ("IAM policy", "created"),
     ]
-    assert [(row.item, row.status) for row in second.rows()][-3:] == [
+    assert [(row.item, row.status) for row in second.rows()][-4:] == [
         ("S3 bucket", "exists"),
+        ("ECR repository", "exists"),
         ("ECR repository", "exists"),
         ("IAM policy", "exists"),
     ]
@@ -37,15 +39,18 @@ def test_china_regions_use_the_aws_cn_partition(mocked_aws: None, make_settings)
     result = setup.setup(settings=make_settings(region="cn-northwest-1"))
     assert result.caller.partition == "aws-cn"
     assert result.policy.arn.startswith("arn:aws-cn:iam::")
-    assert result.repository.arn.startswith("arn:aws-cn:ecr:cn-northwest-1:")
-    assert result.repository.uri == (f"{conftest.ACCOUNT}.dkr.ecr.cn-northwest-1.amazonaws.com.cn/kubeflow-mnist/train")
+    train, webui = result.repositories
+    assert train.arn.startswith("arn:aws-cn:ecr:cn-northwest-1:")
+    assert train.uri == f"{conftest.ACCOUNT}.dkr.ecr.cn-northwest-1.amazonaws.com.cn/kubeflow-mnist/train"
+    assert webui.uri == f"{conftest.ACCOUNT}.dkr.ecr.cn-northwest-1.amazonaws.com.cn/kubeflow-mnist/webui"
     document = _default_document(result)
-    assert {statement["Resource"] for statement in document["Statement"]} == {
+    resources = [statement["Resource"] for statement in document["Statement"]]
+    assert resources == [
         f"arn:aws-cn:s3:::{result.settings.bucket}",
         f"arn:aws-cn:s3:::{result.settings.bucket}/*",
         "*",
-        result.repository.arn,
-    }
+        sorted([train.arn, webui.arn]),
+    ]
     assert "aws-cn partition" in str(result)
 
 

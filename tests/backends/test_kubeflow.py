@@ -86,7 +86,9 @@ def test_build_uploads_the_context_runs_the_job_and_records_the_image(
     backend = backends.get(settings=kubeflow_settings)
     backend.ensure_storage()
     _job_will(fake_api, f"mnist-build-{context.tag}", "Complete")
-    built = backend.build_image(context=context, builder_image="executor:v1")
+    built = backend.build_image(
+        context=context, builder_image="executor:v1", repository="kubeflow-mnist/train", record_as="image"
+    )
     assert built.status_of("image") == "built"
     assert built.status_of("build Job") == "succeeded"
     job = fake_api.get("apis/batch/v1", "jobs", NAMESPACE, f"mnist-build-{context.tag}")
@@ -107,7 +109,9 @@ def test_a_failed_build_is_a_clear_error(
     backend.ensure_storage()
     _job_will(fake_api, f"mnist-build-{context.tag}", "Failed")
     with pytest.raises(errors.ClusterError, match="job Failed"):
-        backend.build_image(context=context, builder_image="executor:v1")
+        backend.build_image(
+            context=context, builder_image="executor:v1", repository="kubeflow-mnist/train", record_as="image"
+        )
     assert "image" not in state.read(kubeflow_settings.state_dir)
 
 
@@ -120,6 +124,8 @@ def test_irsa_removes_the_secret_from_the_build_pod(
     backend = backends.get(settings=irsa)
     backend.ensure_storage()
     _job_will(fake_api, f"mnist-build-{context.tag}", "Complete")
-    backend.build_image(context=context, builder_image="executor:v1")
+    backend.build_image(
+        context=context, builder_image="executor:v1", repository="kubeflow-mnist/train", record_as="image"
+    )
     job = fake_api.get("apis/batch/v1", "jobs", NAMESPACE, f"mnist-build-{context.tag}")
     assert job is not None and "envFrom" not in job["spec"]["template"]["spec"]["containers"][0]

@@ -38,10 +38,17 @@ def test_build_image_keeps_the_context_and_records_the_image(
     (project / "model" / "model.py").write_text("print('train')\n")
     context = image.build_context(output_dir=tmp_path / "contexts", project_dir=project)
     backend = backends.get(settings=settings)
-    built = backend.build_image(context=context, builder_image="unused-locally")
+    built = backend.build_image(
+        context=context, builder_image="unused-locally", repository="kubeflow-mnist/train", record_as="image"
+    )
     assert built.status_of("build context") == "stored"
     assert built.status_of("docker build") == "skipped"
     recorded = state.get(settings.state_dir, "image")
     assert recorded["tag"] == context.tag and recorded["built_with"] == "source tree"
     assert pathlib.Path(recorded["context"]).read_bytes() == context.tarball.read_bytes()
-    assert backend.build_image(context=context, builder_image="x").status_of("build context") == "exists"
+    assert (
+        backend.build_image(
+            context=context, builder_image="x", repository="kubeflow-mnist/train", record_as="image"
+        ).status_of("build context")
+        == "exists"
+    )
