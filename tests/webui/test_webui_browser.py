@@ -21,18 +21,13 @@ from werkzeug import wrappers
 from werkzeug.middleware import dispatcher
 
 import webui
+from helpers import ui as helpers_ui
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = pathlib.Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+# The same browser and flags the notebooks' screenshots use.
+CHROMIUM = helpers_ui.CHROMIUM
+CHROMIUM_ARGS = helpers_ui.CHROMIUM_ARGS
 PREFIX = "/mnist/ns/ui"
 # Generous for a shared 2-core machine; the page answers in well under a second when idle.
 WAIT_MS = 15_000
