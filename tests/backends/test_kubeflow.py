@@ -7,7 +7,7 @@ import pathlib
 import boto3
 import pytest
 
-from helpers import backends, errors, image, settings as settings_module, state
+from helpers import backends, errors, image, settings as settings_module, state, workloads
 from tests.aws.conftest import ACCESS_KEY, SECRET_KEY
 from tests.cluster import fake_api as fake_api_module
 from tests.cluster.objects import NAMESPACE
@@ -129,3 +129,96 @@ def test_irsa_removes_the_secret_from_the_build_pod(
     )
     job = fake_api.get("apis/batch/v1", "jobs", NAMESPACE, f"mnist-build-{context.tag}")
     assert job is not None and "envFrom" not in job["spec"]["template"]["spec"]["containers"][0]
+
+
+def _tfjob_status(*types: str) -> dict:
+    return {
+        "conditions": [{"type": kind, "status": "True", "reason": f"TFJob{kind}", "message": kind} for kind in types],
+        "replicaStatuses": {"Chief": {"succeeded": 1}} if "Succeeded" in types else {"Chief": {"active": 1}},
+    }
+
+
+def test_run_tfjob_submits_waits_and_passes_on_the_chief_log(
+    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
+) -> None:
+    settings = kubeflow_settings.model_copy(update={"bucket": "mnist-bucket"})
+    job = workloads.tfjob(
+        settings=settings,
+        image="registry/train:1",
+        run_id="r1",
+        num_workers=2,
+        num_ps=1,
+        train_steps=10,
+        batch_size=8,
+        learning_rate=0.01,
+    )
+    fake_api.script_status(
+        "apis/kubeflow.org/v1",
+        "tfjobs",
+        NAMESPACE,
+        "mnist-train",
+        _tfjob_status("Created"),
+        _tfjob_status("Created", "Running"),
+        _tfjob_status("Created", "Running", "Succeeded"),
+    )
+    labels = {
+        "training.kubeflow.org/job-name": "mnist-train",
+        "training.kubeflow.org/replica-type": "chief",
+        "training.kubeflow.org/replica-index": "0",
+    }
+    metadata = {"name": "mnist-train-chief-0", "namespace": NAMESPACE, "labels": labels}
+    fake_api.add("api/v1", "pods", {"metadata": metadata, "spec": {"containers": [{"name": "tensorflow"}]}})
+    fake_api.set_logs(NAMESPACE, "mnist-train-chief-0", "tensorflow", "step 10/10 loss=0.1\nfinal: test_accuracy=0.9\n")
+    lines: list[str] = []
+    backend = backends.get(settings=settings)
+    status = backend.run_tfjob(job, on_line=lines.append)
+    assert status["conditions"][-1]["type"] == "Succeeded"
+    assert lines == ["chief-0 | step 10/10 loss=0.1", "chief-0 | final: test_accuracy=0.9"], "each line once"
+    assert fake_api.get("apis/kubeflow.org/v1", "tfjobs", NAMESPACE, "mnist-train") is not None
+    logs = backend.replica_logs(job, tail_lines=1)
+    assert logs["chief-0"] == "final: test_accuracy=0.9\n"
+    assert logs["worker-1"] == "(pod removed by the job's cleanPodPolicy)"
+
+
+def test_a_failed_tfjob_is_a_clear_error(
+    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
+) -> None:
+    settings = kubeflow_settings.model_copy(update={"bucket": "mnist-bucket"})
+    job = workloads.tfjob(
+        settings=settings, image="i:1", run_id="r", num_workers=1, num_ps=1, train_steps=1, batch_size=1,
+        learning_rate=0.1,
+    )  # fmt: skip
+    failed = {
+        "conditions": [{"type": "Failed", "status": "True", "reason": "TFJobFailed", "message": "chief OOMKilled"}]
+    }
+    fake_api.script_status("apis/kubeflow.org/v1", "tfjobs", NAMESPACE, "mnist-train", failed)
+    with pytest.raises(errors.ClusterError, match="chief OOMKilled"):
+        backends.get(settings=settings).run_tfjob(job)
+
+
+def test_deploy_waits_for_the_rollout_and_returns_in_cluster_urls(
+    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
+) -> None:
+    settings = kubeflow_settings.model_copy(update={"bucket": "mnist-bucket"})
+    resources = workloads.serving(settings=settings)
+    rolled_out = {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}
+    fake_api.script_status("apis/apps/v1", "deployments", NAMESPACE, "mnist-serving", {"replicas": 1}, rolled_out)
+    backend = backends.get(settings=settings)
+    urls = backend.deploy(resources)
+    assert urls == {"mnist-serving": f"http://mnist-serving.{NAMESPACE}.svc.cluster.local:8501"}
+    backend.undeploy(resources)
+    assert fake_api.get("apis/apps/v1", "deployments", NAMESPACE, "mnist-serving") is None
+
+
+def test_fetch_and_copy_tree_go_through_s3(kubeflow_settings: settings_module.Settings, tmp_path: pathlib.Path) -> None:
+    backend = backends.get(settings=kubeflow_settings)
+    backend.ensure_storage()
+    bucket = backend.settings.bucket
+    (tmp_path / "saved_model.pb").write_bytes(b"model")
+    backend.upload(tmp_path / "saved_model.pb", f"s3://{bucket}/models/mnist/1/saved_model.pb")
+    backend.copy_tree(f"s3://{bucket}/models/mnist/1", f"s3://{bucket}/models/mnist/2")
+    fetched = backend.fetch(f"s3://{bucket}/models/mnist")
+    assert (
+        (fetched / "1" / "saved_model.pb").read_bytes() == (fetched / "2" / "saved_model.pb").read_bytes() == b"model"
+    )
+    assert backend.fetch(f"s3://{bucket}/models/mnist/2/saved_model.pb").read_bytes() == b"model"
