@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import os
 import pathlib
-import threading
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import flask
 import pytest
-import waitress.server
 from playwright import sync_api
-from webui_testing import LocalModelServer
+from webui_testing import LocalModelServer, Served
 from werkzeug import wrappers
 from werkzeug.middleware import dispatcher
 
@@ -31,22 +28,6 @@ CHROMIUM_ARGS = helpers_ui.CHROMIUM_ARGS
 PREFIX = "/mnist/ns/ui"
 # Generous for a shared 2-core machine; the page answers in well under a second when idle.
 WAIT_MS = 15_000
-
-
-class Served:
-    """A WSGI app served by waitress on a free loopback port in a background thread."""
-
-    def __init__(self, application: Callable[..., Any]) -> None:
-        self._server = waitress.server.create_server(application, host="127.0.0.1", port=0, threads=4)
-        self.url = f"http://127.0.0.1:{self._server.effective_port}"
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        """Stop serving and wait for the server thread (which ends once clients have closed)."""
-        self._server.close()
-        self._thread.join(timeout=10)
-        assert not self._thread.is_alive(), "waitress still has open connections"
 
 
 @pytest.fixture(scope="module")

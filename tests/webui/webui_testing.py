@@ -15,12 +15,14 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from http import server
 from typing import Any
 
 import numpy as np
 import pytest
 import requests
+import waitress.server
 from PIL import Image, ImageDraw, ImageFont
 
 from webui import preprocess
@@ -237,3 +239,19 @@ def export_centroid_model(directory: pathlib.Path) -> None:
         check=False,
     )
     assert exported.returncode == 0, exported.stderr[-3000:]
+
+
+class Served:
+    """A WSGI app served by waitress on a free loopback port in a background thread."""
+
+    def __init__(self, application: Callable[..., Any]) -> None:
+        self._server = waitress.server.create_server(application, host="127.0.0.1", port=0, threads=4)
+        self.url = f"http://127.0.0.1:{self._server.effective_port}"
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving and wait for the server thread (which ends once clients have closed)."""
+        self._server.close()
+        self._thread.join(timeout=10)
+        assert not self._thread.is_alive(), "waitress still has open connections"

@@ -1,0 +1,97 @@
+"""Notebook 03's helpers: the progress bar fed by log lines, job and status tables, staging."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from helpers import backends, data, settings as settings_module, state, training, workloads
+from helpers.local import containers
+
+
+def _job(settings: settings_module.Settings, **overrides: int) -> dict:
+    arguments = {"num_workers": 2, "num_ps": 1, "train_steps": 100, "batch_size": 8}
+    arguments.update(overrides)
+    return workloads.tfjob(
+        settings=settings, image="kubeflow-mnist/train:1", run_id="r1", learning_rate=0.01, **arguments
+    )
+
+
+@pytest.fixture
+def with_bucket(settings: settings_module.Settings) -> settings_module.Settings:
+    return settings.model_copy(update={"bucket": "mnist-local"})
+
+
+def test_progress_follows_only_the_chief(capsys: pytest.CaptureFixture[str]) -> None:
+    progress = training.Progress(total_steps=100)
+    progress("worker-0 | step 90/100 loss=1")
+    assert progress._bar.n == 0
+    progress("chief-0 | step 40/100 loss=0.5 accuracy=0.8")
+    progress("chief-0 | step 100/100 loss=0.1 accuracy=0.9")
+    assert progress._bar.n == 100
+    progress.close()
+
+
+def test_describe_job_shows_replicas_and_the_chiefs_tf_config(with_bucket: settings_module.Settings) -> None:
+    described = training.describe_job(_job(with_bucket, num_workers=3, num_ps=2), settings=with_bucket)
+    assert described.status_of("Worker x3") == "restartPolicy"
+    tf_config = json.loads(next(row.name for row in described.rows if row.item == "TF_CONFIG of chief 0"))
+    assert len(tf_config["cluster"]["worker"]) == 3 and len(tf_config["cluster"]["ps"]) == 2
+    assert tf_config["task"] == {"type": "chief", "index": 0}
+
+
+def test_describe_status_lists_conditions_and_counts() -> None:
+    status = {
+        "conditions": [{"type": "Created", "reason": "TFJobCreated", "message": "made"}, {"type": "Succeeded"}],
+        "replicaStatuses": {"Chief": {"succeeded": 1}, "PS": {"active": 0, "succeeded": 1}},
+    }
+    described = training.describe_status(status)
+    assert [row.item for row in described.rows] == [
+        "condition Created",
+        "condition Succeeded",
+        "replicas Chief",
+        "replicas PS",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [({"num_workers": 0}, "num_workers"), ({"num_ps": 0}, "num_ps"), ({"train_steps": 0}, "train_steps")],
+)
+def test_tfjob_refuses_impossible_counts(with_bucket: settings_module.Settings, overrides: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _job(with_bucket, **overrides)
+
+
+def test_subsets_reach_every_replica(with_bucket: settings_module.Settings) -> None:
+    job = workloads.tfjob(
+        settings=with_bucket, image="i:1", run_id="r", num_workers=1, num_ps=1, train_steps=1, batch_size=1,
+        learning_rate=0.1, train_subset=100, test_subset=50,
+    )  # fmt: skip
+    for replica in job["spec"]["tfReplicaSpecs"].values():
+        args = replica["template"]["spec"]["containers"][0]["args"]
+        assert "--train-subset=100" in args and "--test-subset=50" in args
+
+
+def test_stage_dataset_puts_one_copy_in_the_bucket(
+    with_bucket: settings_module.Settings, tmp_path: pathlib.Path
+) -> None:
+    rng = np.random.default_rng(0)
+    tiny = data.Mnist(
+        x_train=rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+        y_train=rng.integers(0, 10, 20, dtype=np.uint8),
+        x_test=rng.integers(0, 256, (5, 28, 28), dtype=np.uint8),
+        y_test=rng.integers(0, 10, 5, dtype=np.uint8),
+    )
+    source = tmp_path / "tiny.npz"
+    data.save_npz(tiny, source)
+    staged = training.stage_dataset(
+        backend=backends.get(settings=with_bucket), settings=with_bucket, source_uri=str(source)
+    )
+    assert staged.status_of("location") == "uploaded"
+    target = containers.local_object_path(workloads.data_uri(with_bucket), settings=with_bucket)
+    assert np.array_equal(data.read_npz(target).x_test, tiny.x_test)
+    assert state.get(with_bucket.state_dir, "data") == {"uri": workloads.data_uri(with_bucket), "train": 20, "test": 5}
