@@ -28,6 +28,7 @@ run: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	rm -rf $(NBVAL_DIR)
 	$(BIN)/python -m helpers.pipeline prepare -f tests/fast-params.yaml \
 		-p state_dir=$(CURDIR)/$(NBVAL_DIR)/state --output-dir $(NBVAL_DIR)
@@ -36,6 +37,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 lab: install

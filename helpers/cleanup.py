@@ -8,6 +8,7 @@ until gone. The bucket and image repository go only when asked. Safe to run twic
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import pathlib
@@ -88,7 +89,7 @@ def _local(settings: settings_module.Settings, *, bucket: bool, repository: bool
                 str(repository_dir),
                 asked=repository,
                 flag="--repository",
-                remove=lambda folder=repository_dir: _remove_tree(folder, up_to=registry_root),
+                remove=functools.partial(_remove_tree, repository_dir, up_to=registry_root),
             )
         )
     return rows
@@ -148,7 +149,7 @@ def _kubeflow(settings: settings_module.Settings, *, bucket: bool, repository: b
                 name,
                 asked=repository,
                 flag="--repository",
-                remove=lambda name=name: ecr.delete_repository(session=backend.session, name=name),
+                remove=functools.partial(ecr.delete_repository, session=backend.session, name=name),
             )
         )
     cache = settings.state_dir / kubeflow.CACHE_DIR

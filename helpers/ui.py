@@ -32,7 +32,7 @@ CHROMIUM_ARGS = [
 ]
 # Seconds to wait for the page and for one API answer.
 PAGE_TIMEOUT_S = 30.0
-VIEWPORT = {"width": 1100, "height": 800}
+VIEWPORT_WIDTH, VIEWPORT_HEIGHT = 1100, 800
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +67,7 @@ def _take_screenshot(url: str, chromium: pathlib.Path) -> Screenshot | None:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
             try:
-                page = browser.new_page(viewport=VIEWPORT)
+                page = browser.new_page(viewport={"width": VIEWPORT_WIDTH, "height": VIEWPORT_HEIGHT})
                 page.goto(url, timeout=PAGE_TIMEOUT_S * 1000)
                 page.wait_for_load_state("networkidle", timeout=PAGE_TIMEOUT_S * 1000)
                 return Screenshot(page.screenshot(full_page=True))
