@@ -1,5 +1,5 @@
-"""Helpers that the MNIST-on-Kubeflow notebooks call: settings, AWS, manifests, backends.
+"""Helpers that the MNIST-on-Kubeflow notebooks call: settings, AWS, manifests, backends, plots.
 
-Only the modules the notebooks use are named here; nothing is imported eagerly, so
-`import helpers` stays fast and creates no client, session or cache.
+Notebooks import the modules they use (`from helpers import backends, settings`). Nothing is
+imported here, so `import helpers` stays fast and creates no client, session or cache.
 """
