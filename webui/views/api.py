@@ -20,15 +20,10 @@ def random_example() -> flask.Response:
 
     :raise 400: `exclude` is not an integer.  :raise 502/504: the model server failed.
     """
-    exclude_text = flask.request.args.get("exclude")
-    if exclude_text is not None and not exclude_text.lstrip("-").isdigit():
-        raise errors.BadInput(f"exclude must be an integer index, not {exclude_text!r}")
+    exclude = _index(flask.request.args.get("exclude"))
     services = context.current()
     example = predictions.random_example(
-        test_set=services.test_set.get(),
-        client=services.client,
-        rng=services.rng,
-        exclude=int(exclude_text) if exclude_text is not None else None,
+        test_set=services.test_set.get(), client=services.client, rng=services.rng, exclude=exclude
     )
     return flask.jsonify(example)
 
@@ -39,11 +34,26 @@ def classify() -> flask.Response:
 
     :raise 400: the body is not JSON or the drawing is malformed.  :raise 502/504: model server.
     """
-    payload = flask.request.get_json(silent=True)
+    try:
+        payload = flask.request.get_json(silent=True)
+    except RecursionError as e:
+        # The json module parses nesting recursively; "silent" only covers ValueError.
+        raise errors.BadInput("the request body is nested too deeply to be a drawing") from e
     if payload is None:
         raise errors.BadInput("the request body must be JSON with Content-Type: application/json")
     ink = drawing.parse(payload)
     return flask.jsonify(predictions.classify(client=context.current().client, ink=ink))
+
+
+def _index(text: str | None) -> int | None:
+    """The `exclude` query argument as an int (None when absent); raises BadInput."""
+    if text is None:
+        return None
+    try:
+        # int() also refuses numbers too long to convert quickly (over 4300 digits).
+        return int(text)
+    except ValueError as e:
+        raise errors.BadInput(f"exclude must be an integer index, not {text[:40]!r}") from e
 
 
 @bp.app_errorhandler(errors.WebUIError)
