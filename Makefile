@@ -32,8 +32,12 @@ test: install
 	rm -rf $(NBVAL_DIR)
 	$(BIN)/python -m helpers.pipeline prepare -f tests/fast-params.yaml \
 		-p state_dir=$(CURDIR)/$(NBVAL_DIR)/state --output-dir $(NBVAL_DIR)
+	# The notebooks leave their servers running, as a user wants; the tests stop them, pass or fail.
 	$(BIN)/python -m pytest tests $(NBVAL_DIR) --nbval-lax --nbval-current-env \
-		--nbval-sanitize-with tests/nbval-sanitize.cfg $(PYTEST_ARGS)
+		--nbval-sanitize-with tests/nbval-sanitize.cfg $(PYTEST_ARGS); \
+	status=$$?; \
+	$(BIN)/python -m helpers.cleanup --backend local --state-dir $(CURDIR)/$(NBVAL_DIR)/state > /dev/null; \
+	exit $$status
 
 lint: install
 	$(BIN)/ruff check .
