@@ -42,9 +42,10 @@ def read_bytes(path: str) -> bytes:
         if not bucket or not key:
             raise errors.DataUnavailable(f"test set URI {path!r} is not of the form s3://bucket/key")
         try:
-            return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+            body: bytes = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
             raise errors.DataUnavailable(f"cannot read the test set from {path}: {e}") from e
+        return body
     try:
         return pathlib.Path(path).read_bytes()
     except OSError as e:
