@@ -122,8 +122,7 @@ def run(
     such by name, and the ones after a failure as "not run".
     """
     # Names are checked against the whole series, so one parameters file serves any --only.
-    every, _ = _existing(notebooks_dir, NOTEBOOKS)
-    per_notebook = split_parameters(parameters, {**every, **_existing(notebooks_dir, selected)[0]})
+    per_notebook = split_parameters(parameters, _existing(notebooks_dir, NOTEBOOKS)[0])
     present, missing = _existing(notebooks_dir, selected)
     run_dir = output_dir / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
