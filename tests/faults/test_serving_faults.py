@@ -56,6 +56,21 @@ def assert_served_by(client: testing.FlaskClient, model: LinearModel, test_set_p
     np.testing.assert_allclose(example["probabilities"], expected, rtol=1e-4, atol=1e-5)
 
 
+def serve_version_one(
+    server: ModelServer,
+    base_path: pathlib.Path,
+    version: tuple[pathlib.Path, LinearModel],
+    test_set_path: pathlib.Path,
+) -> testing.FlaskClient:
+    """Start the server on version 1 and return a UI client that is already answered by it."""
+    source, model = version
+    shutil.copytree(source, base_path / "1")
+    server.start()
+    client = ui_client(server, test_set_path)
+    assert_served_by(client, model, test_set_path)
+    return client
+
+
 def banner(page_html: str) -> tuple[bool, str]:
     """(shown, text) of the page's banner."""
     match = _BANNER.search(page_html)
@@ -70,11 +85,8 @@ def test_the_ui_shows_the_banner_while_the_model_server_restarts_then_recovers(
     test_set_path: pathlib.Path,
     no_leftovers: str,
 ) -> None:
-    source, model = good_version
-    shutil.copytree(source, model_base_path / "1")
-    model_server.start()
-    client = ui_client(model_server, test_set_path)
-    assert_served_by(client, model, test_set_path)
+    _, model = good_version
+    client = serve_version_one(model_server, model_base_path, good_version, test_set_path)
     assert banner(client.get("/").text) == (False, "")
 
     model_server.stop()
@@ -105,10 +117,7 @@ def test_a_corrupt_new_version_leaves_the_ui_on_the_previous_one(
     no_leftovers: str,
 ) -> None:
     source, model = good_version
-    shutil.copytree(source, model_base_path / "1")
-    model_server.start()
-    client = ui_client(model_server, test_set_path)
-    assert_served_by(client, model, test_set_path)
+    client = serve_version_one(model_server, model_base_path, good_version, test_set_path)
 
     # Version 2 arrives whole (renamed into place, as the sync sidecar does) but its graph is garbage.
     staging = model_base_path / ".2.partial"
