@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import kubernetes_validate
 import pytest
 
-from helpers import manifests
+from helpers import manifests, validation
 from helpers.serving import metrics, server
 
 VALUES = {
@@ -25,8 +24,7 @@ def resources() -> list[dict]:
 
 def test_every_resource_is_valid_kubernetes(resources) -> None:
     assert sorted(resource["kind"] for resource in resources) == ["ConfigMap", "Deployment", "Service"]
-    for resource in resources:
-        kubernetes_validate.validate(resource, "1.33", strict=True)
+    validation.validate_all(resources)
 
 
 def test_the_server_container_runs_tensorflow_model_server_with_flags_the_local_server_takes(resources) -> None:

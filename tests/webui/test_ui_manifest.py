@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import jsonschema
-import kubernetes_validate
 import pytest
-import yaml
 
-from helpers import manifests
+from helpers import manifests, validation
 from webui import config
 
-SCHEMAS = manifests.MANIFESTS_DIR.parent.parent / "shared" / "schemas"
-KUBERNETES_VERSION = "1.33.0"
 VALUES = {
     "namespace": "team-a",
     "service_account": "default-editor",
@@ -37,18 +32,9 @@ def container(resources: list[manifests.Resource]) -> dict[str, Any]:
     return dict(ui)
 
 
-def test_core_objects_validate_against_the_kubernetes_schema(resources: list[manifests.Resource]) -> None:
-    for kind in ("Deployment", "Service"):
-        kubernetes_validate.validate(manifests.find(resources, kind), KUBERNETES_VERSION, strict=True)
-
-
-def test_virtual_service_validates_against_the_istio_crd(resources: list[manifests.Resource]) -> None:
-    if not SCHEMAS.is_dir():
-        pytest.skip(f"CRD schemas not found at {SCHEMAS}")
-    crd = yaml.safe_load((SCHEMAS / "istio-virtualservice-crd.yaml").read_text())
-    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
-    service = manifests.find(resources, "VirtualService")
-    jsonschema.validate(service["spec"], version["schema"]["openAPIV3Schema"]["properties"]["spec"])
+def test_objects_validate_against_kubernetes_and_istio_schemas(resources: list[manifests.Resource]) -> None:
+    assert sorted(resource["kind"] for resource in resources) == ["Deployment", "Service", "VirtualService"]
+    validation.validate_all(resources)
 
 
 def test_container_runs_the_waitress_entry_point_with_the_serving_service(resources: list[manifests.Resource]) -> None:
