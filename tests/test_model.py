@@ -30,7 +30,7 @@ from helpers import data, manifests
 REPO = pathlib.Path(__file__).resolve().parent.parent
 MODEL_PY = REPO / "model" / "model.py"
 DOCKERFILE = REPO / "model" / "Dockerfile"
-CRD = REPO.parent / "shared" / "schemas" / "kubeflow.org_tfjobs.yaml"
+CRD = REPO / "controlplane" / "crds" / "kubeflow.org_tfjobs.yaml"
 # Tiny but real: enough images and steps to learn something, little enough for 2 shared cores.
 FAST_FLAGS = ["--train-subset", "1000", "--test-subset", "300", "--tf-batch-size", "32", "--log-every-steps", "10"]
 RUN_TIMEOUT_S = 240

@@ -9,7 +9,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from helpers import errors, manifests, validation
+from helpers import errors, manifests
+from tests import validation
 from tests.manifests import cases
 
 EXPECTED_SCHEMA = {
@@ -19,12 +20,8 @@ EXPECTED_SCHEMA = {
 }
 
 
-def test_the_shared_crd_schemas_are_beside_the_project() -> None:
-    if not validation.SCHEMAS_DIR.is_dir():
-        pytest.fail(
-            f"CRD schemas not found at {validation.SCHEMAS_DIR}: the manifest tests need the team's shared/ folder "
-            "beside the project clone (../shared/schemas), as CI provides it"
-        )
+def test_the_crd_schemas_ship_with_the_repository() -> None:
+    assert validation.SCHEMAS_DIR.is_dir(), f"CRD schemas not found at {validation.SCHEMAS_DIR}"
     for name in validation.CRD_FILES.values():
         assert (validation.SCHEMAS_DIR / name).is_file(), f"{name} is missing from {validation.SCHEMAS_DIR}"
 
@@ -190,7 +187,7 @@ def test_a_tfjob_is_checked_against_the_training_operator_crd() -> None:
 
 def test_missing_crd_schemas_fail_with_where_to_put_them(tmp_path: pathlib.Path) -> None:
     resource = manifests.find(cases.by_id("ui-default").resources(), "VirtualService")
-    with pytest.raises(errors.ConfigError, match=r"\.\./shared/schemas"):
+    with pytest.raises(errors.ConfigError, match=r"controlplane/crds"):
         validation.validate(resource, schemas_dir=tmp_path / "absent")
     with pytest.raises(errors.ConfigError, match=r"istio-virtualservice-crd\.yaml is missing"):
         validation.validate(resource, schemas_dir=tmp_path)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import manifests, validation
+from helpers import manifests
+from tests import validation
 from helpers.serving import metrics, server
 
 VALUES = {

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from helpers import manifests, validation
+from helpers import manifests
+from tests import validation
 from webui import config
 
 VALUES = {

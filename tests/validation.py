@@ -1,7 +1,7 @@
 """Offline validation of rendered manifests, so a broken template fails in a test, not on a cluster.
 
 Core kinds go through `kubernetes-validate`'s bundled schemas; TFJob and VirtualService through
-their CRDs' `openAPIV3Schema` (files in `../shared/schemas/`); Istio's AuthorizationPolicy, which
+their CRDs' `openAPIV3Schema` (files in `controlplane/crds/`, with their sources); Istio's AuthorizationPolicy, which
 ships no schema, through the hand-written shape below. Unknown fields are errors everywhere, as
 with `kubectl apply`'s strict field validation.
 """
@@ -22,8 +22,8 @@ from helpers import errors, manifests
 # The newest Kubernetes whose schemas kubernetes-validate 1.37.0 ships (its `all_versions()`
 # ends at 1.37.0); current EKS releases are at or below it, so a field it rejects is wrong on EKS too.
 KUBERNETES_VERSION = "1.37.0"
-# Where the CRD schemas live: `shared/` sits beside the project clone in development and in CI.
-SCHEMAS_DIR = manifests.MANIFESTS_DIR.parent.parent / "shared" / "schemas"
+# The CRDs, kept in the repository with their source tags (controlplane/crds/README.md).
+SCHEMAS_DIR = manifests.MANIFESTS_DIR.parent / "controlplane" / "crds"
 CRD_FILES = {"TFJob": "kubeflow.org_tfjobs.yaml", "VirtualService": "istio-virtualservice-crd.yaml"}
 
 
@@ -158,7 +158,7 @@ def crd_schema(kind: str, api_version: str, *, schemas_dir: pathlib.Path = SCHEM
         raise errors.ConfigError(
             "schemas_dir",
             str(schemas_dir),
-            "CRD schemas not found; copy the team's shared/ folder beside the project clone (../shared/schemas)",
+            "CRD schemas not found; they ship with the repository in controlplane/crds/",
         )
     path = schemas_dir / CRD_FILES[kind]
     if not path.is_file():
