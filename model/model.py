@@ -345,6 +345,10 @@ def export(model: keras.Model, args: argparse.Namespace, *, metrics: dict) -> st
 def main(argv: list[str]) -> int:
     """Run this replica's role (see the module docstring); returns the exit code."""
     args = parse_args(argv)
+    if "JOBSET_NAME" in os.environ:  # a TrainJob's pod (Trainer v2): nothing injects TF_CONFIG, so build it
+        import tf_config  # model/tf_config.py, next to this file in the image (/app)
+
+        tf_config.export(os.environ)
     cluster, role, index = task_from_tf_config()
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {role or 'local'}-{index} %(message)s")
     if role in SERVER_ROLES:
