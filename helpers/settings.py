@@ -20,6 +20,8 @@ from helpers import errors, report, state
 ENV_PREFIX = "MNIST_"
 # Where a pod finds its service-account token; its presence means "inside a cluster".
 SERVICE_ACCOUNT_TOKEN = pathlib.Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+# Suffix of the pods' own ServiceAccount (`<app_name>-workloads`) when `service_account` is empty.
+WORKLOADS_SUFFIX = "-workloads"
 # How long `auto` waits for the API server to accept a connection before choosing local.
 API_PROBE_TIMEOUT_S = 1.0
 
@@ -57,8 +59,9 @@ class Settings(pydantic.BaseModel):
     role_arn: str = ""
     """IAM role for IRSA; when set, pods use a ServiceAccount annotated with it instead of
     the `aws-secret` Secret."""
-    service_account: str = "default-editor"
-    """ServiceAccount the pods run as (Kubeflow profiles create `default-editor`)."""
+    service_account: str = ""
+    """ServiceAccount the series' pods run as; empty: `<app_name>-workloads`, which 01 creates (annotated
+    with `role_arn` for IRSA). Not the profile's `default-editor`, so the role reaches only these pods."""
     aws_profile: str = ""
     """Named AWS profile to take credentials from; empty: the default chain."""
     state_dir: pathlib.Path = pydantic.Field(default_factory=_default_state_dir)
@@ -71,6 +74,15 @@ class Settings(pydantic.BaseModel):
     """Attempts for a call that failed with a transient error (throttling, 5xx, reset)."""
     api_backoff_s: float = 1.0
     """First wait between attempts, in seconds; doubled after each failure."""
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _workloads_service_account(cls, values: Any) -> Any:
+        """An empty `service_account` becomes `<app_name>-workloads`."""
+        if isinstance(values, dict) and not values.get("service_account"):
+            app_name = values.get("app_name") or cls.model_fields["app_name"].default
+            return {**values, "service_account": f"{app_name}{WORKLOADS_SUFFIX}"}
+        return values
 
     @pydantic.field_validator("namespace", "app_name", "service_account")
     @classmethod
@@ -201,8 +213,14 @@ def load(*, environ: dict[str, str] | None = None, **parameters: Any) -> Setting
 
 
 def save(settings: Settings) -> None:
-    """Record the settings in the state file, so later notebooks start from them."""
-    state.update(settings.state_dir, "settings", settings.model_dump(mode="json", exclude={"state_dir"}))
+    """Record the settings in the state file, so later notebooks start from them.
+
+    A derived `service_account` is not recorded, so a later `app_name` derives its own again.
+    """
+    exclude = {"state_dir"}
+    if settings.service_account == f"{settings.app_name}{WORKLOADS_SUFFIX}":
+        exclude.add("service_account")
+    state.update(settings.state_dir, "settings", settings.model_dump(mode="json", exclude=exclude))
 
 
 def describe(settings: Settings) -> report.Report:

@@ -1,8 +1,10 @@
-"""Kubernetes objects that give pods AWS credentials: the `aws-secret` Secret, or an IRSA ServiceAccount.
+"""Kubernetes objects that give pods AWS credentials: their own ServiceAccount, and with static keys `aws-secret`.
 
-With `role_arn` set, pods use IRSA (a ServiceAccount annotated with the role) and no key
-leaves the notebook. Otherwise the session's resolved keys go into `aws-secret`, in a dict
-whose repr and str hide them, so displaying it in a cell never leaks a key.
+The series' pods run as `settings.service_account` (`<app_name>-workloads`), never as the profile's
+`default-editor`, so an IRSA role reaches only them. With `role_arn` set that ServiceAccount is
+annotated with the role and no key leaves the notebook. Otherwise long-lived keys (an IAM user's)
+go into `aws-secret`, in a dict whose repr and str hide them; temporary credentials (IRSA, SSO,
+an assumed role, a session token) are refused, since a frozen copy expires under running pods.
 """
 
 from __future__ import annotations
@@ -17,6 +19,12 @@ from helpers import errors, manifests, settings as settings_module
 TEMPLATE = "aws-credentials"
 SECRET_NAME = "aws-secret"
 ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
+# botocore's names (`Credentials.method`) for sources of keys that do not expire by themselves;
+# every other source (assume-role, assume-role-with-web-identity, sso, container-role, iam-role,
+# custom-process, login) hands out temporary credentials.
+LONG_LIVED_METHODS = frozenset(
+    {"env", "explicit", "shared-credentials-file", "config-file", "boto-config", "ec2-credentials-file"}
+)
 
 
 class SecretManifest(dict[str, Any]):
@@ -50,25 +58,58 @@ def session_credentials(*, session: boto3.session.Session) -> botocore.credentia
     return with_refresh.get_frozen_credentials()
 
 
+def temporary_source(credentials: botocore.credentials.Credentials) -> str:
+    """Why `credentials` expire ("sso", "session token", ...), or "" when they are long-lived keys."""
+    if isinstance(credentials, botocore.credentials.RefreshableCredentials) or (
+        credentials.method not in LONG_LIVED_METHODS
+    ):
+        return credentials.method or "refreshable"
+    if credentials.get_frozen_credentials().token:
+        return f"{credentials.method} with a session token"
+    return ""
+
+
+def long_lived_credentials(*, session: boto3.session.Session) -> botocore.credentials.ReadOnlyCredentials:
+    """The session's keys when they do not expire; raises ConfigError naming the choice when they do
+    (temporary credentials frozen into a Secret would stop working under pods that are still running),
+    or AwsError when there are none."""
+    found = session.get_credentials()
+    if found is not None:
+        source = temporary_source(found)
+        if source:
+            raise errors.ConfigError(
+                "role_arn",
+                "",
+                f"your AWS credentials are temporary ({source}) and would expire inside the pods' Secret. "
+                "Set role_arn to an IAM role for IRSA (see the README's 'AWS credentials and IAM'), "
+                "or give an IAM user's long-lived keys explicitly (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
+                "without AWS_SESSION_TOKEN, or aws_profile naming such keys)",
+            )
+    return session_credentials(session=session)
+
+
 def secret_manifest(
     *, settings: settings_module.Settings, credentials: botocore.credentials.ReadOnlyCredentials
 ) -> SecretManifest:
-    """The `aws-secret` Secret holding the keys (and session token when there is one) and the region.
+    """The `aws-secret` Secret holding long-lived keys and the region; raises ConfigError for keys with a
+    session token, which would expire inside the Secret.
 
     The result hides its values in repr/str; do not display it with json or yaml dumps.
     """
+    if credentials.token:
+        raise errors.ConfigError(
+            "role_arn", "", "keys with a session token expire; set role_arn for IRSA or give long-lived keys"
+        )
     secret = SecretManifest(manifests.find(_rendered(settings), "Secret", SECRET_NAME))
     data = dict(secret.get("stringData") or {})
     data["AWS_ACCESS_KEY_ID"] = credentials.access_key
     data["AWS_SECRET_ACCESS_KEY"] = credentials.secret_key
-    if credentials.token:
-        data["AWS_SESSION_TOKEN"] = credentials.token
     secret["stringData"] = data
     return secret
 
 
 def service_account_manifest(*, settings: settings_module.Settings) -> dict[str, Any]:
-    """The ServiceAccount pods run as, annotated with `settings.role_arn` for IRSA when it is set."""
+    """The ServiceAccount the series' pods run as, annotated with `settings.role_arn` for IRSA when it is set."""
     account = manifests.find(_rendered(settings), "ServiceAccount", settings.service_account)
     if settings.role_arn:
         metadata = account.setdefault("metadata", {})
@@ -76,11 +117,13 @@ def service_account_manifest(*, settings: settings_module.Settings) -> dict[str,
     return account
 
 
-def pod_credentials(*, settings: settings_module.Settings, session: boto3.session.Session) -> dict[str, Any]:
-    """The one object to apply: the IRSA ServiceAccount when `role_arn` is set, else the `aws-secret` Secret."""
+def pod_credentials(*, settings: settings_module.Settings, session: boto3.session.Session) -> list[dict[str, Any]]:
+    """What to apply: the pods' ServiceAccount (IRSA-annotated when `role_arn` is set), and without a role
+    the `aws-secret` Secret of long-lived keys. Raises ConfigError for temporary credentials without a role."""
+    account = service_account_manifest(settings=settings)
     if settings.role_arn:
-        return service_account_manifest(settings=settings)
-    return secret_manifest(settings=settings, credentials=session_credentials(session=session))
+        return [account]
+    return [account, secret_manifest(settings=settings, credentials=long_lived_credentials(session=session))]
 
 
 def for_pods(resources: list[dict[str, Any]], *, settings: settings_module.Settings) -> list[dict[str, Any]]:

@@ -75,15 +75,23 @@ class KubeflowBackend(base.Backend):
         return result.as_report()
 
     def grant_access(self) -> report.Report:
-        """Apply the IRSA ServiceAccount or the `aws-secret` Secret to the namespace."""
-        pod_credentials = credentials.pod_credentials(settings=self.settings, session=self.session)
-        apply.apply([pod_credentials], api=self.api, settings=self.settings)
-        kind = pod_credentials["kind"]
-        name = pod_credentials["metadata"]["name"]
-        how = "IRSA role " + self.settings.role_arn if self.settings.role_arn else "keys from your credentials"
-        return report.Report(
-            "Credentials for the pods", (report.Row(kind, f"{self.settings.namespace}/{name} ({how})", "applied"),)
+        """Apply the pods' own ServiceAccount (IRSA-annotated with `role_arn`) and, without a role, the
+        `aws-secret` Secret of long-lived keys; raises ConfigError for temporary credentials without a role."""
+        resources = credentials.pod_credentials(settings=self.settings, session=self.session)
+        apply.apply(resources, api=self.api, settings=self.settings)
+        how = {
+            "ServiceAccount": "IRSA role " + self.settings.role_arn if self.settings.role_arn else "no role",
+            "Secret": "long-lived keys from your credentials",
+        }
+        rows = tuple(
+            report.Row(
+                resource["kind"],
+                f"{self.settings.namespace}/{resource['metadata']['name']} ({how[resource['kind']]})",
+                "applied",
+            )
+            for resource in resources
         )
+        return report.Report("Credentials for the pods", rows)
 
     def build_image(
         self, *, context: image.BuildContext, builder_image: str, repository: str, record_as: str

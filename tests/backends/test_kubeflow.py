@@ -51,7 +51,7 @@ def test_irsa_annotates_the_service_account_instead(
     role = "arn:aws:iam::123456789012:role/mnist-pods"
     shown = backends.get(settings=kubeflow_settings.model_copy(update={"role_arn": role})).grant_access()
     assert role in str(shown)
-    account = fake_api.get("api/v1", "serviceaccounts", NAMESPACE, "default-editor")
+    account = fake_api.get("api/v1", "serviceaccounts", NAMESPACE, "mnist-workloads")
     assert account is not None and account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == role
     assert fake_api.get("api/v1", "secrets", NAMESPACE, "aws-secret") is None
 
