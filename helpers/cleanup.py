@@ -2,7 +2,9 @@
 
 Local: servers and leftover replicas (through their pid records, never an unrelated process), the
 run folder and the state file's outputs. Kubeflow: every object labelled part of the series, waited
-until gone. The bucket and image repository go only when asked. Safe to run twice; `make clean` runs it.
+until gone; a kind the profile may not list or delete (a VirtualService an administrator applied),
+or that the cluster does not serve, is skipped and named in the report. The bucket and image
+repository go only when asked. Safe to run twice; `make clean` runs it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pathlib
 import shutil
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from helpers import errors, manifests, report, settings as settings_module, state
 from helpers.aws import ecr, s3
@@ -30,11 +33,15 @@ CLUSTER_KINDS = (
     "ConfigMap",
     "Job",
     "TFJob",
+    "PersistentVolumeClaim",
+    "Tensorboard",
     "Deployment",
     "Service",
     "VirtualService",
-    "AuthorizationPolicy",
 )
+# Kinds the series may not have been allowed to create (routes are optional from Kubeflow 1.10 on):
+# a 403 on them is reported, never fatal.
+OPTIONAL_KINDS = frozenset({"VirtualService", "Tensorboard"})
 # The one state section clean-up keeps: the next run starts from the same bucket and names.
 KEPT_SECTION = "settings"
 
@@ -42,6 +49,7 @@ REMOVED = "removed"
 STOPPED = "stopped"
 GONE = "already gone"
 KEPT = "kept"
+SKIPPED = "skipped"
 
 
 def clean_up(*, settings: settings_module.Settings, bucket: bool = False, repository: bool = False) -> report.Report:
@@ -118,18 +126,18 @@ def _kubeflow(settings: settings_module.Settings, *, bucket: bool, repository: b
     # Imported here, as the backend registry does: the kubernetes client takes seconds to import
     # and local clean-up never needs it.
     from helpers.backends import kubeflow
-    from helpers.cluster import delete
 
     backend = kubeflow.KubeflowBackend(settings=settings)
     api = backend.api
+    rows: list[report.Row] = []
     try:
-        deleted = delete.delete_by_label(PART_OF_SELECTOR, kinds=CLUSTER_KINDS, api=api, settings=settings)
+        for kind in reversed(CLUSTER_KINDS):
+            rows += _delete_kind(kind, api=api, settings=settings)
     finally:
         api.close()
-    rows = [report.Row("cluster object", target, REMOVED) for target in deleted]
-    if not rows:
+    if not any(row.status == REMOVED for row in rows):
         where = f"labelled {PART_OF_SELECTOR} in namespace {settings.namespace}"
-        rows.append(report.Row("cluster objects", where, GONE))
+        rows.insert(0, report.Row("cluster objects", where, GONE))
     annotation = "; its IRSA annotation stays" if settings.role_arn else ""
     account = f"{settings.namespace}/{settings.service_account} (belongs to the Kubeflow profile{annotation})"
     rows.append(report.Row("ServiceAccount", account, KEPT))
@@ -155,6 +163,48 @@ def _kubeflow(settings: settings_module.Settings, *, bucket: bool, repository: b
     cache = settings.state_dir / kubeflow.CACHE_DIR
     rows.append(report.Row("download cache", str(cache), REMOVED if _remove_tree(cache) else GONE))
     return rows
+
+
+def _delete_kind(kind_name: str, *, api: Any, settings: settings_module.Settings) -> list[report.Row]:
+    """Delete the series' objects of one kind; returns a row per object removed, or why none was.
+
+    A kind this identity may not list, or that the cluster does not serve, gives a "skipped" row;
+    objects of an optional kind it may not delete (a route an administrator applied) "kept" rows.
+    Raises ClusterError for any other refusal, WaitTimeout when an object does not go.
+    """
+    from helpers.cluster import _fetch, _kinds, access, delete
+
+    kind = _kinds.by_name(kind_name)
+    if not access.may("list", kind, api=api, settings=settings):
+        return [report.Row(kind_name, f"not looked for: this ServiceAccount may not list {kind.resource}", SKIPPED)]
+    try:
+        found = _fetch.list_objects(
+            kind, api=api, settings=settings, namespace=settings.namespace, selector=PART_OF_SELECTOR, action="delete"
+        )
+    except errors.ClusterError as e:
+        if e.status == 404:
+            return [report.Row(kind_name, f"the cluster does not serve {kind.resource}", SKIPPED)]
+        if e.status == 403 and kind_name in OPTIONAL_KINDS:
+            return [report.Row(kind_name, f"not looked for: listing {kind.resource} was refused", SKIPPED)]
+        raise
+    # List items carry no apiVersion/kind of their own; the collection says what they are.
+    resources = [
+        {"apiVersion": kind.api_version, "kind": kind.kind, "metadata": {"name": item["metadata"]["name"]}}
+        for item in found
+    ]
+    if not resources:
+        return []
+    # A kind the series must have been able to create must be deletable too: a refusal there raises.
+    if kind_name in OPTIONAL_KINDS and not access.may("delete", kind, api=api, settings=settings):
+        why = "this ServiceAccount may not delete them; an administrator can"
+        return [report.Row(kind_name, f"{item['metadata']['name']} ({why})", KEPT) for item in resources]
+    try:
+        deleted = delete.delete(resources, api=api, settings=settings)
+    except errors.ClusterError as e:
+        if e.status == 403 and kind_name in OPTIONAL_KINDS:
+            return [report.Row(kind_name, f"deletion was refused: {e}", KEPT)]
+        raise
+    return [report.Row("cluster object", target, REMOVED) for target in deleted]
 
 
 def _optional(item: str, name: str, *, asked: bool, flag: str, remove: Callable[[], bool]) -> report.Row:

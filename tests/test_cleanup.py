@@ -15,6 +15,7 @@ import pytest
 from helpers import backends, cleanup, errors, settings as settings_module, state
 from helpers.backends import local as local_backend
 from helpers.local import deployments, pids, services, tfjob
+from tests import rbac
 from tests.aws import conftest as aws_fixtures, test_ecr
 from tests.backends import conftest as backend_fixtures
 from tests.cluster import conftest as cluster_fixtures, fake_api as fake_api_module
@@ -186,10 +187,11 @@ SERIES = [
     ("api/v1", "configmaps", "ConfigMap", "mnist-serving-config"),
     ("apis/batch/v1", "jobs", "Job", "mnist-build-abc123"),
     ("apis/kubeflow.org/v1", "tfjobs", "TFJob", "mnist-train"),
+    ("api/v1", "persistentvolumeclaims", "PersistentVolumeClaim", "mnist-tensorboard-logs"),
+    ("apis/tensorboard.kubeflow.org/v1alpha1", "tensorboards", "Tensorboard", "mnist-tensorboard"),
     ("apis/apps/v1", "deployments", "Deployment", "mnist-serving"),
     ("api/v1", "services", "Service", "mnist-serving"),
     ("apis/networking.istio.io/v1", "virtualservices", "VirtualService", "mnist-ui"),
-    ("apis/security.istio.io/v1", "authorizationpolicies", "AuthorizationPolicy", "mnist-ui"),
 ]
 BUCKET = "mnist-cleanup-test"
 
@@ -247,7 +249,7 @@ def test_kubeflow_deletes_the_series_by_label_and_keeps_everything_else(
     removed = [row.name for row in done.rows if row.item == "cluster object"]
     assert len(removed) == len(SERIES)
     # Users before what they use: the Secret holding the keys goes last.
-    assert removed[0].startswith("AuthorizationPolicy/") and removed[-1].startswith("Secret/aws-secret")
+    assert removed[0].startswith("VirtualService/") and removed[-1].startswith("Secret/aws-secret")
     assert done.status_of("ServiceAccount") == "kept"
     assert done.status_of("S3 bucket") == done.status_of("ECR repository") == "kept"
     assert bucket_exists(BUCKET) and repository_exists("kubeflow-mnist/train")
@@ -281,6 +283,36 @@ def test_kubeflow_refusal_is_a_cluster_error_and_the_state_stays(
     assert caught.value.status == 403 and "kubectl auth can-i delete tfjobs.kubeflow.org" in str(caught.value)
     assert fake_api.get("apis/kubeflow.org/v1", "tfjobs", NAMESPACE, "mnist-train") is not None
     assert "image" in state.read(cluster.state_dir)
+
+
+@pytest.mark.parametrize("release", rbac.RELEASES)
+def test_kubeflow_skips_what_the_profile_may_not_delete_and_says_so(
+    cluster: settings_module.Settings, fake_api: fake_api_module.FakeApiServer, release: str
+) -> None:
+    # As a real profile: from 1.10 on the administrator's VirtualService (labelled by our YAML) stays.
+    fake_api.as_release(release)
+    done = cleanup.clean_up(settings=cluster)
+    route = fake_api.get("apis/networking.istio.io/v1", "virtualservices", NAMESPACE, "mnist-ui")
+    may_delete_routes = rbac.may(release, "delete", "networking.istio.io", "virtualservices", namespace=NAMESPACE)
+    assert (route is None) == may_delete_routes
+    if not may_delete_routes:
+        (row,) = [row for row in done.rows if row.item == "VirtualService"]
+        assert row.status == "kept" and "may not delete" in row.name
+    assert fake_api.get("apis/kubeflow.org/v1", "tfjobs", NAMESPACE, "mnist-train") is None
+    assert not [call for call in fake_api.requests if call["method"] != "POST" and "403" in str(call)]
+
+
+def test_kubeflow_skips_a_kind_it_may_not_list_and_one_the_cluster_does_not_serve(
+    cluster: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
+) -> None:
+    fake_api.deny("list", "virtualservices")
+    fake_api.unserve("tensorboard.kubeflow.org")
+    done = cleanup.clean_up(settings=cluster)
+    skipped = {row.item: row.name for row in done.rows if row.status == "skipped"}
+    assert "may not list virtualservices.networking.istio.io" in skipped["VirtualService"]
+    assert "does not serve tensorboards.tensorboard.kubeflow.org" in skipped["Tensorboard"]
+    assert fake_api.get("apis/apps/v1", "deployments", NAMESPACE, "mnist-serving") is None
+    assert not [call for call in fake_api.calls("GET") if call["path"].endswith("/virtualservices")]
 
 
 def test_an_unresolved_backend_is_a_config_error(state_dir: pathlib.Path) -> None:

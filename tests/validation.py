@@ -1,9 +1,8 @@
 """Offline validation of rendered manifests, so a broken template fails in a test, not on a cluster.
 
-Core kinds go through `kubernetes-validate`'s bundled schemas; TFJob and VirtualService through
-their CRDs' `openAPIV3Schema` (files in `controlplane/crds/`, with their sources); Istio's AuthorizationPolicy, which
-ships no schema, through the hand-written shape below. Unknown fields are errors everywhere, as
-with `kubectl apply`'s strict field validation.
+Core kinds go through `kubernetes-validate`'s bundled schemas; TFJob, VirtualService and Kubeflow's
+Tensorboard through their CRDs' `openAPIV3Schema` (files in `controlplane/crds/`, with their
+sources). Unknown fields are errors everywhere, as with `kubectl apply`'s strict field validation.
 """
 
 from __future__ import annotations
@@ -24,101 +23,10 @@ from helpers import errors, manifests
 KUBERNETES_VERSION = "1.37.0"
 # The CRDs, kept in the repository with their source tags (controlplane/crds/README.md).
 SCHEMAS_DIR = manifests.MANIFESTS_DIR.parent / "controlplane" / "crds"
-CRD_FILES = {"TFJob": "kubeflow.org_tfjobs.yaml", "VirtualService": "istio-virtualservice-crd.yaml"}
-
-
-def _strings(pattern: str = ".") -> dict[str, Any]:
-    """A non-empty list of strings, each matching `pattern`."""
-    return {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": pattern}}
-
-
-# Istio ships AuthorizationPolicy without an OpenAPI schema; this is the subset of
-# https://istio.io/latest/docs/reference/config/security/authorization-policy/ that the project uses,
-# closed to other fields so a misspelt key (`principal`, `port`) is caught.
-AUTHORIZATION_POLICY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "additionalProperties": False,
-    "properties": {
-        "apiVersion": {"const": "security.istio.io/v1"},
-        "kind": {"const": "AuthorizationPolicy"},
-        "metadata": {"type": "object", "required": ["name", "namespace"]},
-        "spec": {
-            "type": "object",
-            "required": ["selector", "action", "rules"],
-            "additionalProperties": False,
-            "properties": {
-                "selector": {
-                    "type": "object",
-                    "required": ["matchLabels"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "matchLabels": {
-                            "type": "object",
-                            "minProperties": 1,
-                            "additionalProperties": {"type": "string", "minLength": 1},
-                        }
-                    },
-                },
-                "action": {"enum": ["ALLOW", "DENY", "AUDIT", "CUSTOM"]},
-                "rules": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "minProperties": 1,
-                        "additionalProperties": False,
-                        "properties": {
-                            "from": {
-                                "type": "array",
-                                "minItems": 1,
-                                "items": {
-                                    "type": "object",
-                                    "required": ["source"],
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "source": {
-                                            "type": "object",
-                                            "minProperties": 1,
-                                            "additionalProperties": False,
-                                            "properties": {
-                                                # SPIFFE identities without the spiffe:// prefix.
-                                                "principals": _strings(r"^(\*|cluster\.local/ns/[a-z0-9-]+/sa/.+)$"),
-                                                "namespaces": _strings(),
-                                                "ipBlocks": _strings(),
-                                            },
-                                        }
-                                    },
-                                },
-                            },
-                            "to": {
-                                "type": "array",
-                                "minItems": 1,
-                                "items": {
-                                    "type": "object",
-                                    "required": ["operation"],
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "operation": {
-                                            "type": "object",
-                                            "minProperties": 1,
-                                            "additionalProperties": False,
-                                            "properties": {
-                                                # Istio takes ports as strings of digits.
-                                                "ports": _strings(r"^[1-9][0-9]{0,4}$"),
-                                                "paths": _strings(r"^(\*|/.*)$"),
-                                                "methods": _strings(r"^[A-Z]+$"),
-                                            },
-                                        }
-                                    },
-                                },
-                            },
-                        },
-                    },
-                },
-            },
-        },
-    },
+CRD_FILES = {
+    "TFJob": "kubeflow.org_tfjobs.yaml",
+    "VirtualService": "istio-virtualservice-crd.yaml",
+    "Tensorboard": "tensorboard.kubeflow.org_tensorboards.yaml",
 }
 
 
@@ -128,10 +36,6 @@ def validate(resource: manifests.Resource, *, schemas_dir: pathlib.Path = SCHEMA
     Raises ConfigError naming the resource, the field path and what is wrong.
     """
     kind = resource.get("kind")
-    if kind == "AuthorizationPolicy":
-        _check(resource, AUTHORIZATION_POLICY_SCHEMA, "hand-written AuthorizationPolicy shape")
-        _check_metadata(resource)
-        return "hand-written AuthorizationPolicy shape"
     if kind in CRD_FILES:
         return _validate_custom(resource, schemas_dir=schemas_dir)
     try:

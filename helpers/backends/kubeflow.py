@@ -14,10 +14,10 @@ from typing import Any
 
 import boto3.session
 
-from helpers import errors, image, manifests, report, settings as settings_module, state, workloads
+from helpers import errors, image, manifests, report, routes, settings as settings_module, state, workloads
 from helpers.aws import access, credentials, ecr, identity, partition, s3, session as aws_session, setup as aws_setup
 from helpers.backends import base
-from helpers.cluster import apply, delete, login, logs, wait
+from helpers.cluster import _kinds, access as cluster_access, apply, create, delete, discovery, login, logs, wait
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ class KubeflowBackend(base.Backend):
         super().__init__(settings=settings)
         self._session: boto3.session.Session | None = None
         self._api: Any = None
+        self.routes: dict[str, str] = {}
+        """What `deploy` did with each VirtualService, by name: "applied" or "not allowed"."""
 
     @property
     def session(self) -> boto3.session.Session:
@@ -194,26 +196,75 @@ class KubeflowBackend(base.Backend):
                     found[f"{replica_type.lower()}-{index}"] = "(pod removed by the job's cleanPodPolicy)"
         return found
 
+    def serves(self, group_version: str) -> bool:
+        """Whether the cluster serves `group_version` (API discovery), e.g. "tensorboard.kubeflow.org/v1alpha1"."""
+        return discovery.serves(group_version, api=self.api, settings=self.settings)
+
+    def may(self, verb: str, kind: str) -> bool:
+        """Whether the notebook's identity may `verb` objects of `kind` in its namespace (SelfSubjectAccessReview)."""
+        return cluster_access.may(verb, _kinds.by_name(kind), api=self.api, settings=self.settings)
+
     def deploy(self, resources: list[manifests.Resource]) -> dict[str, str]:
-        """Apply the resources, wait for each Deployment's rollout; returns in-cluster Service URLs."""
-        apply.apply(resources, api=self.api, settings=self.settings)
-        for resource in resources:
-            if resource["kind"] == "Deployment":
+        """Apply the resources, wait for each Deployment's rollout; returns in-cluster Service URLs.
+
+        Kinds a profile may create but not patch (Kubeflow's `Tensorboard`) are created, and
+        replaced when their spec changed; a Tensorboard's own Deployment (made by Kubeflow's
+        controller, with its name) is waited for too. A VirtualService is applied only where this
+        identity may create and patch VirtualServices; otherwise a warning says how to get in
+        without it and holds the YAML an administrator can apply (see `routes`).
+        """
+        workloads_, virtual_services = routes.split(resources)
+        for resource in workloads_:
+            if resource["kind"] in create.CREATE_ONLY_KINDS:
+                create.create([resource], api=self.api, settings=self.settings)
+            else:
+                apply.apply([resource], api=self.api, settings=self.settings)
+        for resource in workloads_:
+            if resource["kind"] in ("Deployment", "Tensorboard"):
                 wait.wait_for_rollout(resource["metadata"]["name"], api=self.api, settings=self.settings)
-        return {
+        urls = {
             resource["metadata"]["name"]: _service_url(resource, namespace=self.settings.namespace)
-            for resource in resources
-            if resource["kind"] == "Service"
+            for resource in workloads_
+            if resource["kind"] in ("Service", "Tensorboard")
         }
+        for virtual_service in virtual_services:
+            self._route(virtual_service, urls)
+        return urls
+
+    def _route(self, virtual_service: manifests.Resource, urls: dict[str, str]) -> None:
+        """Apply a VirtualService where allowed; otherwise log the ways in and the YAML for an administrator."""
+        name = virtual_service["metadata"]["name"]
+        if self.may("create", routes.KIND) and self.may("patch", routes.KIND):
+            apply.apply([virtual_service], api=self.api, settings=self.settings)
+            self.routes[name] = "applied"
+            return
+        route = routes.route_of(virtual_service, namespace=self.settings.namespace)
+        url = urls.get(route.service, "").rstrip("/")
+        message = routes.not_allowed_message(
+            virtual_service,
+            namespace=self.settings.namespace,
+            in_cluster_url=url + route.service_path if url else "",
+        )
+        logger.warning("%s", message)
+        self.routes[name] = "not allowed"
 
     def undeploy(self, resources: list[manifests.Resource]) -> None:
-        """Delete the resources and wait until they are gone."""
-        delete.delete(resources, api=self.api, settings=self.settings)
+        """Delete the resources and wait until they are gone; VirtualServices only where this identity may."""
+        workloads_, virtual_services = routes.split(resources)
+        if virtual_services and not self.may("delete", routes.KIND):
+            names = ", ".join(resource["metadata"]["name"] for resource in virtual_services)
+            logger.info("not deleting VirtualService %s: this ServiceAccount may not delete VirtualServices", names)
+            virtual_services = []
+        delete.delete(workloads_ + virtual_services, api=self.api, settings=self.settings)
+
+
+# The port of the Service that Kubeflow's tensorboard controller makes for a `Tensorboard` (its name, port 80).
+TENSORBOARD_SERVICE_PORT = 80
 
 
 def _service_url(service: manifests.Resource, *, namespace: str) -> str:
-    """The in-cluster URL of a Service's HTTP port."""
-    port = manifests.http_port(service)["port"]
+    """The in-cluster URL of a Service's HTTP port, or of the Service a `Tensorboard` resource gets."""
+    port = TENSORBOARD_SERVICE_PORT if service["kind"] == "Tensorboard" else manifests.http_port(service)["port"]
     return f"http://{service['metadata']['name']}.{namespace}.svc.cluster.local:{port}"
 
 

@@ -50,11 +50,12 @@ KINDS = {
         Kind("v1", "ConfigMap", "configmaps"),
         Kind("v1", "Service", "services"),
         Kind("v1", "Pod", "pods"),
+        Kind("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
         Kind("apps/v1", "Deployment", "deployments"),
         Kind("batch/v1", "Job", "jobs"),
         Kind("kubeflow.org/v1", "TFJob", "tfjobs"),
         Kind("networking.istio.io/v1", "VirtualService", "virtualservices"),
-        Kind("security.istio.io/v1", "AuthorizationPolicy", "authorizationpolicies"),
+        Kind("tensorboard.kubeflow.org/v1alpha1", "Tensorboard", "tensorboards"),
     )
 }
 

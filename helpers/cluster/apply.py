@@ -41,7 +41,7 @@ def apply(
 
 def _apply_one(resource: dict[str, Any], *, api: Any, settings: settings_module.Settings) -> dict[str, Any]:
     kind = _kinds.of(resource)
-    intent = _intent(resource, namespace=settings.namespace)
+    intent = intent_of(resource, namespace=settings.namespace)
     name, namespace = intent["metadata"]["name"], intent["metadata"]["namespace"]
     call = _api.on(kind, "patch", namespace=namespace, name=name, action="apply")
     try:
@@ -82,7 +82,7 @@ def _create_or_replace(
     return _api.request(api, replace, settings=settings, query=query, body={**intent, "metadata": metadata})
 
 
-def _intent(resource: dict[str, Any], *, namespace: str) -> dict[str, Any]:
+def intent_of(resource: dict[str, Any], *, namespace: str) -> dict[str, Any]:
     """What to send: a copy without status and server-assigned fields, with its namespace set."""
     intent = copy.deepcopy(resource)
     intent.pop("status", None)

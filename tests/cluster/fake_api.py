@@ -3,9 +3,10 @@
 Real HTTP, spoken to by the real `kubernetes` client: objects are stored per API group/version,
 plural, namespace and name, with server-assigned uid, resourceVersion and generation. It serves
 GET, LIST (with equality label selectors), POST, PUT, PATCH (JSON merge and server-side apply),
-DELETE (foreground deletion can linger), pod logs and /version, answering errors with Status
-objects. Tests script what a controller would do (status changes), deny verbs with 403 and
-inject transient failures. kmock's emulator was tried first: it assigns no uid or
+DELETE (foreground deletion can linger), pod logs, /version, API group discovery and
+SelfSubjectAccessReviews, answering errors with Status objects. Tests script what a controller
+would do (status changes), deny verbs with 403 (one by one, or as a Kubeflow release's
+`kubeflow-edit` would) and inject transient failures. kmock's emulator was tried first: it assigns no uid or
 resourceVersion, ignores label selectors and answers PUT with 404, which these tests need.
 """
 
@@ -27,11 +28,25 @@ from typing import Any
 
 import yaml
 
+from tests import rbac
+
 _PATH = re.compile(
     r"^/(?P<group_version>api/v1|apis/[^/]+/[^/]+)/namespaces/(?P<namespace>[^/]+)/(?P<plural>[^/]+)"
     r"(?:/(?P<name>[^/]+))?(?:/(?P<subresource>[^/]+))?$"
 )
 _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+_GROUP = re.compile(r"^/apis/(?P<group>[^/]+)/?$")
+ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+# The API groups a Kubeflow cluster serves (beyond core), with their versions, for discovery.
+KUBEFLOW_GROUPS = {
+    "apps": ["v1"],
+    "batch": ["v1"],
+    "authorization.k8s.io": ["v1"],
+    "kubeflow.org": ["v1"],
+    "networking.istio.io": ["v1", "v1beta1", "v1alpha3"],
+    "security.istio.io": ["v1", "v1beta1"],
+    "tensorboard.kubeflow.org": ["v1alpha1"],
+}
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCHES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
 
@@ -49,6 +64,14 @@ class FakeApiServer:
         self._lock = threading.RLock()
         self._version = 0
         self._denied: set[tuple[str, str]] = set()
+        self.release: str | None = None
+        """When set, refuse what `kubeflow-edit` of this Kubeflow release refuses (tests/rbac.py)."""
+        self.groups: dict[str, list[str]] = copy.deepcopy(KUBEFLOW_GROUPS)
+        """The API groups discovery answers for: group -> versions, preferred first."""
+        self.unserved: set[str] = set()
+        """API groups this cluster lacks: discovery and every request to them answer 404 (see `unserve`)."""
+        self.granted: list[rbac.Attributes] = []
+        """The SelfSubjectAccessReviews answered "allowed", as the authorizer's attributes."""
         self._failures: collections.deque[int | str] = collections.deque()
         self._scripts: dict[Key, collections.deque[dict[str, Any]]] = {}
         self._logs: dict[tuple[str, str, str], str] = {}
@@ -77,6 +100,16 @@ class FakeApiServer:
     def deny(self, verb: str, resource: str) -> None:
         """Answer `verb` on `resource` (a plural such as "tfjobs" or "pods/log") with 403."""
         self._denied.add((verb, resource))
+
+    def as_release(self, release: str) -> None:
+        """Authorize as Kubeflow `release` does for `default-editor`: 403 for what `kubeflow-edit` refuses."""
+        rbac.rules(release)
+        self.release = release
+
+    def unserve(self, group: str) -> None:
+        """Act as a cluster without `group` (its CRD not installed): discovery and requests answer 404."""
+        self.groups.pop(group, None)
+        self.unserved.add(group)
 
     def fail_next(self, *answers: int | str) -> None:
         """Answer the next requests with these HTTP statuses, or "reset" to drop the connection."""
@@ -139,18 +172,72 @@ class FakeApiServer:
             return _status(int(answer), "InternalError", f"injected failure {answer}")
         if method == "GET" and url.path == "/version":
             return _json(200, {"major": "1", "minor": "30", "gitVersion": "v1.30.0-fake"})
+        discovered = _GROUP.match(url.path) if method == "GET" else None
+        if discovered:
+            return self._group(discovered["group"])
+        if method == "POST" and url.path == ACCESS_REVIEWS:
+            return self._review(parsed)
         match = _PATH.match(url.path)
         if not match:
+            return _status(404, "NotFound", f"the server could not find the requested resource ({url.path})")
+        if match["group_version"].split("/")[1] in self.unserved:
             return _status(404, "NotFound", f"the server could not find the requested resource ({url.path})")
         key: Key = (match["group_version"], match["plural"], match["namespace"], match["name"] or "")
         subresource = match["subresource"]
         verb = _VERBS.get(method) or ("get" if key[3] else "list")
         resource = f"{key[1]}/{subresource}" if subresource else key[1]
-        if (verb, resource) in self._denied:
+        if not self._allowed(method, url.path, query, verb, resource):
             return _forbidden(verb, key, subresource)
         with self._lock:
             self._collect()
             return self._route(verb, key, subresource, query, content_type, parsed)
+
+    def _allowed(self, method: str, path: str, query: dict[str, str], verb: str, resource: str) -> bool:
+        """Whether the scripted denials and, when set, the release's rules let this request through."""
+        if (verb, resource) in self._denied:
+            return False
+        if self.release is None:
+            return True
+        attributes = rbac.attributes_of(method, path, query)
+        return attributes is None or rbac.allows(self.release, attributes)
+
+    def _group(self, group: str) -> tuple[int, str, bytes]:
+        """Discovery of one API group (GET /apis/<group>): its versions, or 404 when not served."""
+        if group not in self.groups:
+            return _status(404, "NotFound", "the server could not find the requested resource")
+        versions = [{"groupVersion": f"{group}/{version}", "version": version} for version in self.groups[group]]
+        body = {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": versions}
+        return _json(200, {**body, "preferredVersion": versions[0]})
+
+    def _resources(self, group: str, version: str) -> tuple[int, str, bytes]:
+        """Discovery of one group version (GET /apis/<group>/<version>): its resources, or 404 when not served."""
+        if version not in self.groups.get(group, []):
+            return _status(404, "NotFound", "the server could not find the requested resource")
+        resources = [{"name": plural, "namespaced": True} for plural in self.resources.get(f"{group}/{version}", [])]
+        return _json(200, {"kind": "APIResourceList", "groupVersion": f"{group}/{version}", "resources": resources})
+
+    def _review(self, body: dict[str, Any]) -> tuple[int, str, bytes]:
+        """A SelfSubjectAccessReview: "allowed" as this stand-in would answer the request it describes."""
+        asked = (body.get("spec") or {}).get("resourceAttributes") or {}
+        attributes = rbac.Attributes(
+            verb=asked.get("verb", ""),
+            group=asked.get("group", ""),
+            resource=asked.get("resource", ""),
+            subresource=asked.get("subresource", ""),
+            namespace=asked.get("namespace", ""),
+        )
+        plural = f"{attributes.resource}/{attributes.subresource}" if attributes.subresource else attributes.resource
+        allowed = (attributes.verb, plural) not in self._denied and (
+            self.release is None or rbac.allows(self.release, attributes)
+        )
+        if allowed:
+            self.granted.append(attributes)
+        review = {**body, "status": {"allowed": allowed}}
+        if not allowed:
+            review["status"]["reason"] = f"{attributes} is not allowed" + (
+                f" in {self.release}" if self.release else ""
+            )
+        return _json(201, review)
 
     def _route(
         self, verb: str, key: Key, subresource: str | None, query: dict[str, str], content_type: str, body: Any

@@ -16,11 +16,11 @@ from helpers.cluster import _kinds
         ("Deployment", None, None, "/apis/apps/v1/namespaces/ns/deployments", "deployments.apps"),
         ("TFJob", "mnist", None, "/apis/kubeflow.org/v1/namespaces/ns/tfjobs/mnist", "tfjobs.kubeflow.org"),
         (
-            "AuthorizationPolicy",
-            "ui",
+            "Tensorboard",
+            "mnist-tensorboard",
             None,
-            "/apis/security.istio.io/v1/namespaces/ns/authorizationpolicies/ui",
-            "authorizationpolicies.security.istio.io",
+            "/apis/tensorboard.kubeflow.org/v1alpha1/namespaces/ns/tensorboards/mnist-tensorboard",
+            "tensorboards.tensorboard.kubeflow.org",
         ),
     ],
 )
@@ -33,8 +33,9 @@ def test_paths_and_rbac_names(kind: str, name: str | None, subresource: str | No
 
 def test_every_kind_the_manifests_use_is_supported() -> None:
     expected = {"Secret", "ServiceAccount", "ConfigMap", "Service", "Deployment", "Job", "TFJob", "VirtualService"}
+    expected |= {"PersistentVolumeClaim", "Tensorboard"}
 
-    assert expected | {"AuthorizationPolicy", "Pod"} == set(_kinds.KINDS)
+    assert expected | {"Pod"} == set(_kinds.KINDS)
 
 
 def test_an_unknown_kind_lists_the_supported_ones() -> None:

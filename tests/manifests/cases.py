@@ -1,7 +1,7 @@
 """The catalogue of renders under test: every manifest, with default and with non-default settings.
 
 Each case is an id and a function producing the resources, exactly as a notebook would get
-them from `helpers.workloads`, `helpers.aws.credentials` or `helpers.mesh`. The tests and
+them from `helpers.workloads`, `helpers.aws.credentials` or `helpers.tensorboard`. The tests and
 `python -m tests.manifests.regenerate` both read this list, so a golden file and its test can
 never disagree about what was rendered.
 """
@@ -18,7 +18,7 @@ from typing import Any
 import botocore.credentials
 import yaml
 
-from helpers import manifests, mesh, settings as settings_module, workloads
+from helpers import manifests, settings as settings_module, tensorboard, workloads
 from helpers.aws import credentials, partition
 
 GOLDEN_DIR = pathlib.Path(__file__).resolve().parent / "golden"
@@ -108,8 +108,14 @@ def _tfjob(settings: settings_module.Settings, **parameters: Any) -> list[manife
 
 
 def _tensorboard(settings: settings_module.Settings) -> list[manifests.Resource]:
+    # Everything manifests/tensorboard.yaml holds: both ways of running TensorBoard.
     logdir_uri = workloads.run_uri(settings, f"{settings.app_name}-train")
     return workloads.tensorboard(settings=settings, logdir_uri=logdir_uri)
+
+
+def _tensorboard_resource(settings: settings_module.Settings) -> list[manifests.Resource]:
+    # What 04 applies where the cluster serves Kubeflow's Tensorboard API.
+    return tensorboard.kubeflow_resources(_tensorboard(settings))
 
 
 def _ui(settings: settings_module.Settings) -> list[manifests.Resource]:
@@ -128,17 +134,13 @@ def _serving(settings: settings_module.Settings) -> list[manifests.Resource]:
     return workloads.serving(settings=settings)
 
 
-def _mesh(settings: settings_module.Settings) -> list[manifests.Resource]:
-    return mesh.authorization_policy(settings=settings)
-
-
 _RENDERERS: dict[str, collections.abc.Callable[[settings_module.Settings], list[manifests.Resource]]] = {
     "credentials": _credentials,
     "build-job": _build_job,
     "tensorboard": _tensorboard,
+    "tensorboard-resource": _tensorboard_resource,
     "serving": _serving,
     "ui": _ui,
-    "mesh": _mesh,
 }
 
 CASES = [
