@@ -142,9 +142,9 @@ def _rewrite_paths(text: str, paths: Mapping[str, pathlib.Path]) -> str:
     return text
 
 
-def _rewrite_ports(value: str, port_map: Mapping[int, int]) -> str:
+def _rewrite_ports(value: str, port_map: Mapping[int, int], *, host: str = LOOPBACK) -> str:
     """Rewrite declared containerPorts in a whole value, a `--flag=PORT` or a loopback `host:PORT`."""
-    value = _LOOPBACK_PORT.sub(lambda m: f"127.0.0.1:{port_map.get(int(m.group(1)), int(m.group(1)))}", value)
+    value = _LOOPBACK_PORT.sub(lambda m: f"{host}:{port_map.get(int(m.group(1)), int(m.group(1)))}", value)
     flag = _FLAG_NUMBER.match(value)
     if flag and int(flag.group(2)) in port_map:
         return f"{flag.group(1)}{port_map[int(flag.group(2))]}"
@@ -180,12 +180,15 @@ def translate(
     extra_env: Mapping[str, str] | None = None,
     port_picker: ports_module.PortPicker = ports_module.free_port,
     environ: Mapping[str, str] | None = None,
+    bind_address: str = LOOPBACK,
+    object_store: bool = True,
 ) -> LocalProcess:
     """The local process for `container`, named `name` (rules in the module docstring).
 
     `assigned_ports` fixes the loopback port of some containerPorts (TFJob replicas whose
-    addresses are already in TF_CONFIG); the others are picked. Raises ConfigError for a
-    command with no local equivalent.
+    addresses are already in TF_CONFIG); the others are picked. `bind_address` replaces
+    `0.0.0.0` (the node agent gives each pod its own 127.0.0.N); `object_store=False` keeps
+    `s3://` URIs for a real (or moto) S3. Raises ConfigError for a command with no local equivalent.
     """
     image = str(container.get("image", ""))
     program, program_name = _program(image, list(container.get("command") or []))
@@ -199,9 +202,10 @@ def translate(
 
     def _rewrite(text: str) -> str:
         if text == ALL_INTERFACES:
-            return LOOPBACK
-        text = _S3.sub(lambda m: str(local_object_path(m.group(0), settings=settings)), text)
-        return _rewrite_services(_rewrite_ports(_rewrite_paths(text, paths), port_map), registry)
+            return bind_address
+        if object_store:
+            text = _S3.sub(lambda m: str(local_object_path(m.group(0), settings=settings)), text)
+        return _rewrite_services(_rewrite_ports(_rewrite_paths(text, paths), port_map, host=bind_address), registry)
 
     argv = [_rewrite(word) for word in argv if word not in DROPPED_ARGS.get(program_name, set())]
     env = {key: _rewrite(value) for key, value in env.items()}

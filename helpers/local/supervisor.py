@@ -298,12 +298,15 @@ class Supervisor:
                 failed.spec.name, failed.exit_code or 0, log_path=str(failed.log_path), tail=tail(failed.log_path)
             )
 
-    def stop(self) -> None:
-        """Stop every running child: SIGTERM its group, wait the grace period, then SIGKILL. Idempotent."""
+    def stop(self, *, grace_s: float | None = None) -> None:
+        """Stop every running child: SIGTERM its group, wait the grace period, then SIGKILL. Idempotent.
+
+        `grace_s` overrides `settings.stop_grace_s` (a pod's own termination grace period).
+        """
         running = [(c, c.process) for c in self._children.values() if c.state == "running" and c.process is not None]
         for _, process in running:
             self._kill_group(process.pid, signal.SIGTERM)
-        deadline = self._clock() + self._settings.stop_grace_s
+        deadline = self._clock() + (self._settings.stop_grace_s if grace_s is None else grace_s)
         while any(process.poll() is None for _, process in running) and self._clock() < deadline:
             self._sleep(POLL_INTERVAL_S)
         for child, process in running:

@@ -1,0 +1,153 @@
+"""Pod addresses on loopback, and cluster DNS names resolved to them.
+
+Every pod gets its own 127.0.0.N (the whole 127/8 is loopback on Linux; 127.0.0.1 is the node).
+An address sticks to the pod's namespace and name, so a pod the training operator recreates under
+the same name is found where its peers' TF_CONFIG already points, as DNS would find it again.
+Names are resolved when a container starts: `<svc>[.<ns>[.svc[.cluster.local]]][:port]` becomes
+`<pod IP>:<port>` of a pod the Service selects (a ClusterIP Service's port becomes its targetPort).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+NODE_ADDRESS = "127.0.0.1"
+# Pod addresses count up from here; 127.0.0.1 is the node and servers started outside pods.
+FIRST_POD_ADDRESS = ipaddress.IPv4Address("127.0.0.2")
+LAST_POD_ADDRESS = ipaddress.IPv4Address("127.255.255.254")
+# A name with no port in a URL is reached on HTTP's port.
+DEFAULT_SERVICE_PORT = 80
+CLUSTER_DOMAIN = "cluster.local"
+
+_FQDN = re.compile(r"(?<![\w.-])([a-z0-9](?:[a-z0-9-]*[a-z0-9])?)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?(?![\w-])")
+
+
+class Addresses:
+    """Hands out one loopback address per pod (sticky by namespace/name) and takes it back."""
+
+    def __init__(self) -> None:
+        self._by_pod: dict[tuple[str, str], str] = {}
+        self._next = FIRST_POD_ADDRESS
+
+    def assign(self, namespace: str, name: str) -> str:
+        """The address of pod `namespace/name`, a new one the first time it is asked for."""
+        key = (namespace, name)
+        if key not in self._by_pod:
+            if self._next > LAST_POD_ADDRESS:
+                raise RuntimeError("no loopback address left for another pod")
+            self._by_pod[key] = str(self._next)
+            self._next += 1
+        return self._by_pod[key]
+
+    def known(self) -> dict[tuple[str, str], str]:
+        """Every address handed out, by (namespace, pod name)."""
+        return dict(self._by_pod)
+
+
+def _selects(selector: Mapping[str, str], pod: Mapping[str, Any]) -> bool:
+    labels = pod.get("metadata", {}).get("labels") or {}
+    return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
+
+
+def _container_port(pod: Mapping[str, Any], target: int | str) -> int | None:
+    if isinstance(target, int) or str(target).isdigit():
+        return int(target)
+    for container in pod.get("spec", {}).get("containers") or []:
+        for port in container.get("ports") or []:
+            if port.get("name") == target:
+                return int(port["containerPort"])
+    return None
+
+
+class Resolver:
+    """Cluster DNS for one pod's namespace, from a snapshot of Services and pod addresses."""
+
+    def __init__(
+        self,
+        *,
+        namespace: str,
+        services: Sequence[Mapping[str, Any]],
+        pods: Sequence[Mapping[str, Any]],
+        addresses: Mapping[tuple[str, str], str],
+    ) -> None:
+        self._namespace = namespace
+        self._services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in services}
+        self._pods = [p for p in pods if not p.get("metadata", {}).get("deletionTimestamp")]
+        self._addresses = addresses
+        self.unresolved: set[str] = set()
+        """Fully qualified Service names met that had no pod with an address yet."""
+
+    def _backend(self, service: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """A pod the Service selects that has an address (ready ones first)."""
+        selector = service.get("spec", {}).get("selector") or {}
+        namespace = service["metadata"]["namespace"]
+        chosen = [
+            p
+            for p in self._pods
+            if p["metadata"].get("namespace") == namespace
+            and _selects(selector, p)
+            and (namespace, p["metadata"]["name"]) in self._addresses
+        ]
+        ready = [p for p in chosen if _is_ready(p)]
+        candidates = ready or chosen
+        return candidates[0] if candidates else None
+
+    def lookup(self, name: str, namespace: str, port: int | None) -> str | None:
+        """`<pod IP>:<port>` (or the IP alone when `port` is None and the Service is headless); None if unknown."""
+        service = self._services.get((namespace, name))
+        if service is None:
+            return None
+        pod = self._backend(service)
+        if pod is None:
+            return None
+        address = self._addresses[(namespace, pod["metadata"]["name"])]
+        ports = service.get("spec", {}).get("ports") or []
+        headless = service.get("spec", {}).get("clusterIP") == "None"
+        if headless:
+            return address if port is None else f"{address}:{port}"
+        wanted = DEFAULT_SERVICE_PORT if port is None else port
+        declared = next((p for p in ports if int(p["port"]) == wanted), None)
+        if declared is None and port is None and len(ports) == 1:
+            declared = ports[0]
+        if declared is None:
+            return None
+        target = _container_port(pod, declared.get("targetPort", declared["port"]))
+        return None if target is None else f"{address}:{target}"
+
+    def rewrite(self, text: str) -> str:
+        """`text` with every Service name in it replaced by a pod address (rules in the module docstring)."""
+        for match in _FQDN.finditer(text):
+            if self._services.get((match.group(2), match.group(1))) is None or not self.lookup(
+                match.group(1), match.group(2), None
+            ):
+                self.unresolved.add(match.group(0))
+        names = sorted({name for namespace, name in self._services if namespace == self._namespace}, key=len)
+        for name in reversed(names):
+            text = self._rewrite_one(text, name)
+        for namespace, name in self._services:
+            if namespace != self._namespace:
+                text = self._rewrite_one(text, name, namespace=namespace, short=False)
+        return text
+
+    def _rewrite_one(self, text: str, name: str, *, namespace: str | None = None, short: bool = True) -> str:
+        namespace = namespace or self._namespace
+        suffix = rf"\.{re.escape(namespace)}(?:\.svc(?:\.{re.escape(CLUSTER_DOMAIN)})?)?"
+        host = re.escape(name) + (f"(?:{suffix})?" if short else suffix)
+        pattern = re.compile(r"(?:(?<![^=@\s\"',\[])|(?<=//))" + host + r"(?::(\d+))?(?![\w.:-])")
+
+        def _one(match: re.Match[str]) -> str:
+            port = int(match.group(1)) if match.group(1) else None
+            found = self.lookup(name, namespace or "", port)
+            if found is None:
+                return match.group(0)
+            return found
+
+        return pattern.sub(_one, text)
+
+
+def _is_ready(pod: Mapping[str, Any]) -> bool:
+    conditions = pod.get("status", {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
