@@ -44,6 +44,10 @@ class Settings(pydantic.BaseModel):
     backend: Literal["auto", "local", "kubeflow"] = "auto"
     """Executor: `local` runs the manifests as local processes, `kubeflow` applies them to
     the cluster, `auto` picks kubeflow inside a pod that reaches its API server."""
+    training_api: Literal["auto", "tfjob", "trainjob"] = "auto"
+    """How notebook 03 trains: `tfjob` (training operator v1, kubeflow.org/v1), `trainjob` (Kubeflow
+    Trainer v2, trainer.kubeflow.org/v1alpha1, on the `tensorflow-ps` runtime) or `auto`: on a cluster,
+    TrainJob when Trainer v2 serves it and the runtime is installed, else TFJob; locally, TFJob."""
     namespace: str = "kubeflow-user-example-com"
     """Kubernetes namespace (a Kubeflow profile namespace) for every resource."""
     region: str = "us-west-2"

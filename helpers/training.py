@@ -1,5 +1,7 @@
 """Notebook 03's steps: stage the data set in the bucket, show the job, follow it, read its result.
 
+The job is a TFJob (training operator v1) or a TrainJob (Kubeflow Trainer v2); every step takes either.
+
 The data set is staged once so replicas read one copy from the bucket instead of each
 downloading it (one of the upstream example's faults). Progress comes from the chief's
 `step N/M` log lines, on either backend.
@@ -16,10 +18,11 @@ import tempfile
 from typing import Any
 
 import tqdm
+import yaml
 
 from helpers import data, manifests, report, settings as settings_module, state, workloads
 from helpers.backends import base
-from helpers.local import tfjob as local_tfjob
+from helpers.local import tfjob as local_tfjob, trainjob as local_trainjob
 
 logger = logging.getLogger(__name__)
 
@@ -47,24 +50,48 @@ def stage_dataset(*, backend: base.Backend, settings: settings_module.Settings, 
 
 
 def describe_job(job: manifests.Resource, *, settings: settings_module.Settings) -> report.Report:
-    """The TFJob's replicas, their restart policies and the TF_CONFIG the operator gives the chief."""
-    specs = job["spec"]["tfReplicaSpecs"]
+    """The job's replicas, their restart policies and the TF_CONFIG the chief gets, for a TFJob or a TrainJob.
+
+    A TrainJob is shown as Trainer v2 runs it on the repository's `tensorflow-ps` runtime: the chief's
+    TF_CONFIG is the one model/tf_config.py builds from JobSet's pod names.
+    """
+    name = job["metadata"]["name"]
+    if job["kind"] == "TrainJob":
+        specs = local_trainjob.replica_specs(job, workloads.training_runtime(settings=settings))
+    else:
+        specs = job["spec"]["tfReplicaSpecs"]
     rows = [
         report.Row(f"{kind} x{spec.get('replicas', 1)}", spec.get("restartPolicy", "Never"), "restartPolicy")
         for kind, spec in specs.items()
     ]
     replicas = {kind: int(spec.get("replicas", 1)) for kind, spec in specs.items()}
+    addresses = None
+    if job["kind"] == "TrainJob":
+        # JobSet's pod hostnames: <jobset>-<replicated job>-<job index 0>-<pod index>.<jobset>.<namespace>.svc.
+        addresses = {
+            kind.lower(): [
+                f"{name}-{kind.lower()}-0-{index}.{name}.{settings.namespace}.svc:2222" for index in range(count)
+            ]
+            for kind, count in replicas.items()
+        }
     chief_config = local_tfjob.tf_config(
-        job_name=job["metadata"]["name"],
+        job_name=name,
         namespace=settings.namespace,
         replicas=replicas,
         task_type="chief",
         task_index=0,
+        addresses=addresses,
     )
-    rows.append(report.Row("TF_CONFIG of chief 0", json.dumps(chief_config), "injected by the operator"))
+    how = "built by tf_config.py from JobSet's names" if job["kind"] == "TrainJob" else "injected by the operator"
+    rows.append(report.Row("TF_CONFIG of chief 0", json.dumps(chief_config), how))
     container = next(iter(specs.values()))["template"]["spec"]["containers"][0]
     rows.append(report.Row("command", " ".join([*container["command"], *container["args"]]), "every replica"))
-    return report.Report(f"TFJob {job['metadata']['name']}", tuple(rows))
+    return report.Report(f"{job['kind']} {name}", tuple(rows))
+
+
+def as_yaml(job: manifests.Resource) -> str:
+    """The rendered job as the YAML that is applied to the cluster."""
+    return yaml.safe_dump(job, sort_keys=False, default_flow_style=False, width=120)
 
 
 class Progress:
@@ -92,25 +119,30 @@ class Progress:
 
 
 def train(*, backend: base.Backend, job: manifests.Resource, train_steps: int) -> report.Report:
-    """Run the TFJob to its end with a progress bar; returns its final conditions and replica counts."""
+    """Run the TFJob or TrainJob to its end with a progress bar; returns its final conditions and replica counts."""
     progress = Progress(total_steps=train_steps)
     try:
-        status = backend.run_tfjob(job, on_line=progress)
+        status = backend.run_training(job, on_line=progress)
     finally:
         progress.close()
-    return describe_status(status)
+    return describe_status(status, kind=job["kind"])
 
 
-def describe_status(status: dict[str, Any]) -> report.Report:
-    """A TFJob status (either backend) as a table: the conditions in order, then the replica counts."""
+def describe_status(status: dict[str, Any], *, kind: str = "TFJob") -> report.Report:
+    """A TFJob or TrainJob status (either backend) as a table: the conditions in order, then the counts.
+
+    A TFJob counts pods per replica type (`replicaStatuses`), a TrainJob per replicated job (`jobsStatus`).
+    """
     rows = [
         report.Row(f"condition {condition['type']}", condition.get("message", ""), condition.get("reason", ""))
         for condition in status.get("conditions", [])
     ]
-    for kind, counts in (status.get("replicaStatuses") or {}).items():
+    counts_by_name = dict((status.get("replicaStatuses") or {}).items())
+    counts_by_name.update({str(job.get("name")): job for job in status.get("jobsStatus") or []})
+    for name, counts in counts_by_name.items():
         shown = ", ".join(f"{key} {value}" for key, value in counts.items() if isinstance(value, int))
-        rows.append(report.Row(f"replicas {kind}", shown, ""))
-    return report.Report("TFJob status", tuple(rows))
+        rows.append(report.Row(f"replicas {name}", shown, ""))
+    return report.Report(f"{kind} status", tuple(rows))
 
 
 def record_result(
@@ -119,8 +151,11 @@ def record_result(
     """Read the metrics the chief wrote next to the export and record the run for 04-06; returns them."""
     export_uri = workloads.export_uri(settings)
     metrics = json.loads(backend.fetch(f"{export_uri}/metrics.json").read_text())
-    container = job["spec"]["tfReplicaSpecs"]["Chief"]["template"]["spec"]["containers"][0]
-    model_dir = next(arg.split("=", 1)[1] for arg in container["args"] if arg.startswith("--tf-model-dir="))
+    if job["kind"] == "TrainJob":
+        args = job["spec"]["trainer"]["args"]
+    else:
+        args = job["spec"]["tfReplicaSpecs"]["Chief"]["template"]["spec"]["containers"][0]["args"]
+    model_dir = next(arg.split("=", 1)[1] for arg in args if arg.startswith("--tf-model-dir="))
     run = {
         "job_name": job["metadata"]["name"],
         "model_dir": model_dir,

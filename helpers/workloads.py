@@ -7,12 +7,18 @@ resources with credentials wired for the pods (IRSA or the `aws-secret` Secret).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from typing import Any
 
-from helpers import checks, data, manifests, settings as settings_module
+import yaml
+
+from helpers import checks, data, errors, manifests, settings as settings_module
 from helpers.aws import credentials
 
 MODEL_NAME = "mnist"
+# manifests/tf-ps-runtime.yaml: the Trainer v2 runtime a TrainJob names.
+RUNTIME_TEMPLATE = "tf-ps-runtime"
 
 
 def data_uri(settings: settings_module.Settings) -> str:
@@ -75,7 +81,7 @@ def ui(*, settings: settings_module.Settings, ui_image: str) -> list[manifests.R
     return _render("ui", settings, values)
 
 
-def tfjob(
+def _training_values(
     *,
     settings: settings_module.Settings,
     image: str,
@@ -85,15 +91,10 @@ def tfjob(
     train_steps: int,
     batch_size: int,
     learning_rate: float,
-    train_subset: int = 0,
-    test_subset: int = 0,
-) -> manifests.Resource:
-    """The distributed training job: a Chief, `num_ps` parameter servers and `num_workers` workers.
-
-    Each run writes checkpoints and events to its own folder (`run_uri`), so a re-run with
-    other hyperparameters starts fresh while a restarted chief of the same run resumes.
-    Raises ConfigError naming a count, rate or subset of the wrong type or out of range.
-    """
+    train_subset: int,
+    test_subset: int,
+) -> tuple[dict[str, object], list[str]]:
+    """The values both training templates take, and the extra flags every task gets; raises ConfigError."""
     counts = {"num_workers": num_workers, "num_ps": num_ps, "train_steps": train_steps, "batch_size": batch_size}
     for name, value in counts.items():
         checks.integer(name, value, minimum=1)
@@ -114,12 +115,109 @@ def tfjob(
         "num_ps": num_ps,
         "num_workers": num_workers,
     }
-    (job,) = _render("tfjob", settings, values)
     # Subsets are for quick runs (tests, a first try); the full run uses all 70,000 images.
     extra = [f"--train-subset={train_subset}"] * bool(train_subset) + [f"--test-subset={test_subset}"] * bool(
         test_subset
     )
+    return values, extra
+
+
+def tfjob(
+    *,
+    settings: settings_module.Settings,
+    image: str,
+    run_id: str,
+    num_workers: int,
+    num_ps: int,
+    train_steps: int,
+    batch_size: int,
+    learning_rate: float,
+    train_subset: int = 0,
+    test_subset: int = 0,
+) -> manifests.Resource:
+    """The distributed training job: a Chief, `num_ps` parameter servers and `num_workers` workers.
+
+    Each run writes checkpoints and events to its own folder (`run_uri`), so a re-run with
+    other hyperparameters starts fresh while a restarted chief of the same run resumes.
+    Raises ConfigError naming a count, rate or subset of the wrong type or out of range.
+    """
+    values, extra = _training_values(
+        settings=settings, image=image, run_id=run_id, num_workers=num_workers, num_ps=num_ps,
+        train_steps=train_steps, batch_size=batch_size, learning_rate=learning_rate,
+        train_subset=train_subset, test_subset=test_subset,
+    )  # fmt: skip
+    (job,) = _render("tfjob", settings, values)
     for replica in job["spec"]["tfReplicaSpecs"].values():
         for container in replica["template"]["spec"]["containers"]:
             container["args"] = [*container.get("args", []), *extra]
     return job
+
+
+def training_runtime(*, settings: settings_module.Settings) -> manifests.Resource:
+    """The `tensorflow-ps` ClusterTrainingRuntime (manifests/tf-ps-runtime.yaml), as an administrator installs it.
+
+    Read as it is, without placeholders or the series' labels: it belongs to the cluster, not to a run
+    (clean-up never deletes it). A plain copy: the file shares env between the three jobs with YAML anchors.
+    """
+    path = manifests.template_path(RUNTIME_TEMPLATE)
+    runtime: manifests.Resource = json.loads(json.dumps(yaml.safe_load(path.read_text())))
+    return runtime
+
+
+def runtime_counts(runtime: manifests.Resource) -> dict[str, int]:
+    """The pods each of a runtime's replicated jobs runs (its `parallelism`), by job name."""
+    return {
+        job["name"]: int(job["template"]["spec"].get("parallelism", 1))
+        for job in runtime["spec"]["template"]["spec"]["replicatedJobs"]
+    }
+
+
+def trainjob(
+    *,
+    settings: settings_module.Settings,
+    image: str,
+    run_id: str,
+    num_workers: int,
+    num_ps: int,
+    train_steps: int,
+    batch_size: int,
+    learning_rate: float,
+    train_subset: int = 0,
+    test_subset: int = 0,
+    runtime: manifests.Resource | None = None,
+) -> manifests.Resource:
+    """The same training as `tfjob`, as a TrainJob (Kubeflow Trainer v2) on the `tensorflow-ps` runtime.
+
+    `numNodes` is the workers' count; the chief and the parameter servers are the runtime's, so `num_ps`
+    must equal the runtime's ps count (`runtime`, by default the repository's). Raises ConfigError naming
+    the parameter that cannot be run.
+    """
+    values, extra = _training_values(
+        settings=settings, image=image, run_id=run_id, num_workers=num_workers, num_ps=num_ps,
+        train_steps=train_steps, batch_size=batch_size, learning_rate=learning_rate,
+        train_subset=train_subset, test_subset=test_subset,
+    )  # fmt: skip
+    runtime = runtime or training_runtime(settings=settings)
+    runtime_ps = runtime_counts(runtime).get("ps")
+    if runtime_ps != num_ps:
+        raise errors.ConfigError(
+            "num_ps",
+            num_ps,
+            f"the {runtime['metadata']['name']} runtime runs {runtime_ps} parameter server(s), an administrator's "
+            "choice: use that count, or training_api=tfjob",
+        )
+    (job,) = _render("trainjob", settings, {**values, "runtime_name": runtime["metadata"]["name"]})
+    job["spec"]["trainer"]["args"] = [*job["spec"]["trainer"]["args"], *extra]
+    return job
+
+
+def training_job(*, api: str, settings: settings_module.Settings, **parameters: Any) -> manifests.Resource:
+    """The training job for `api` ("tfjob" or "trainjob", see `Backend.training_api`) with `tfjob`'s parameters.
+
+    Raises ConfigError for another API or a parameter that cannot be run.
+    """
+    if api == "tfjob":
+        return tfjob(settings=settings, **parameters)
+    if api == "trainjob":
+        return trainjob(settings=settings, **parameters)
+    raise errors.ConfigError("training_api", api, "must be tfjob or trainjob once resolved")

@@ -66,16 +66,23 @@ class Backend(abc.ABC):
         `target_uri` appears complete (a server polling for it never sees half a copy)."""
 
     @abc.abstractmethod
-    def run_tfjob(self, tfjob: manifests.Resource, *, on_line: OnLine | None = None) -> dict[str, Any]:
-        """Run the TFJob to its end (replacing an earlier one of the same name); returns its status.
+    def training_api(self) -> str:
+        """The API notebook 03 trains with, "tfjob" or "trainjob": `settings.training_api`, with `auto` resolved.
+
+        Raises ClusterError when the cluster does not serve the API asked for, saying what to install.
+        """
+
+    @abc.abstractmethod
+    def run_training(self, job: manifests.Resource, *, on_line: OnLine | None = None) -> dict[str, Any]:
+        """Run the TFJob or TrainJob to its end (replacing an earlier one of the same name); returns its status.
 
         `on_line` receives the chief's log lines as they come. Raises ProcessFailed or
         ClusterError when the job failed, WaitTimeout when it ran too long.
         """
 
     @abc.abstractmethod
-    def replica_logs(self, tfjob: manifests.Resource, *, tail_lines: int) -> dict[str, str]:
-        """The last lines of each replica's log, by replica name (e.g. "worker-1")."""
+    def replica_logs(self, job: manifests.Resource, *, tail_lines: int) -> dict[str, str]:
+        """The last lines of each replica's log of a TFJob or TrainJob, by replica name (e.g. "worker-1")."""
 
     @abc.abstractmethod
     def deploy(self, resources: list[manifests.Resource]) -> dict[str, str]:

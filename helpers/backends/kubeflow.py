@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import pathlib
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 import boto3.session
@@ -17,7 +18,19 @@ import boto3.session
 from helpers import errors, image, manifests, report, routes, settings as settings_module, state, workloads
 from helpers.aws import access, credentials, ecr, identity, partition, s3, session as aws_session, setup as aws_setup
 from helpers.backends import base
-from helpers.cluster import _kinds, access as cluster_access, apply, create, delete, discovery, login, logs, wait
+from helpers.cluster import (
+    _kinds,
+    access as cluster_access,
+    apply,
+    create,
+    delete,
+    discovery,
+    login,
+    logs,
+    training_apis,
+    wait,
+)
+from helpers.local import trainjob as local_trainjob
 
 logger = logging.getLogger(__name__)
 
@@ -160,40 +173,82 @@ class KubeflowBackend(base.Backend):
         return target
 
     def copy_tree(self, source_uri: str, target_uri: str) -> None:
-        """Download the objects, then upload them under the new prefix; the serving pod's sync
-        sidecar moves a version into place only once it is complete."""
+        """Download the objects, then upload them under the new prefix with a fresh completion marker
+        last; the serving pod's sync sidecar promotes a version only once its marker is there."""
         client = self.session.client("s3")
         with tempfile.TemporaryDirectory() as scratch:
             s3.download_tree(source_uri, scratch, client=client)
+            s3.write_marker(pathlib.Path(scratch))
             s3.upload_tree(scratch, target_uri, client=client)
 
-    def run_tfjob(self, tfjob: manifests.Resource, *, on_line: base.OnLine | None = None) -> dict[str, Any]:
-        """Submit the TFJob (replacing one of the same name), wait for Succeeded, pass on the chief's log."""
-        name = tfjob["metadata"]["name"]
-        # Re-submitting a finished job would change nothing: remove the old one and its pods first.
-        delete.delete([tfjob], api=self.api, settings=self.settings)
-        apply.apply([tfjob], api=self.api, settings=self.settings)
-        chief = _ChiefLog(self, name, on_line)
+    def training_api(self) -> str:
+        """`settings.training_api`, with `auto` resolved by what the cluster serves (see `training_apis.choose`).
+
+        Raises ClusterError naming what to install: Trainer v2, the training operator, or the runtime
+        (with the administrator's `kubectl apply` command).
+        """
+        runtime_name = workloads.training_runtime(settings=self.settings)["metadata"]["name"]
+        served = self._discover(runtime_name)
+        return training_apis.choose(self.settings.training_api, served, runtime_name=runtime_name)
+
+    def _discover(self, runtime_name: str) -> training_apis.Served:
+        return training_apis.discover(api=self.api, settings=self.settings, runtime_name=runtime_name)
+
+    def run_training(self, job: manifests.Resource, *, on_line: base.OnLine | None = None) -> dict[str, Any]:
+        """Submit the TFJob or TrainJob (replacing one of the same name), wait for its end, pass on the chief's log.
+
+        A TFJob ends Succeeded, a TrainJob Complete (its JobSet's success policy: the chief). A TrainJob is
+        first checked against the runtime the cluster has: raises ClusterError when it is missing, ConfigError
+        when its counts differ from the job's.
+        """
+        name = job["metadata"]["name"]
+        if job["kind"] == "TrainJob":
+            self._trainjob_specs(job)
+        # Re-submitting a finished job would change nothing (a TrainJob's trainer is immutable): remove it first.
+        delete.delete([job], api=self.api, settings=self.settings)
+        apply.apply([job], api=self.api, settings=self.settings)
+        chief = _ChiefLog(on_line, lambda: self._task_log(job, "chief", 0, tail_lines=None))
         try:
-            status = wait.wait_for_tfjob(name, api=self.api, settings=self.settings, on_change=chief.follow)
+            if job["kind"] == "TrainJob":
+                return training_apis.wait_for_trainjob(
+                    name, api=self.api, settings=self.settings, on_change=chief.follow
+                )
+            return wait.wait_for_tfjob(name, api=self.api, settings=self.settings, on_change=chief.follow)
         finally:
             chief.follow({})
-        return status
 
-    def replica_logs(self, tfjob: manifests.Resource, *, tail_lines: int) -> dict[str, str]:
-        """The `tensorflow` container's last lines for every replica that still has a pod."""
-        name = tfjob["metadata"]["name"]
+    def _trainjob_specs(self, job: manifests.Resource) -> dict[str, dict[str, Any]]:
+        """The replicas the installed runtime makes of `job`; raises ClusterError/ConfigError as `run_training`."""
+        runtime_name = job["spec"]["runtimeRef"]["name"]
+        served = self._discover(runtime_name)
+        training_apis.choose("trainjob", served, runtime_name=runtime_name)
+        return local_trainjob.replica_specs(job, served.runtime or {})
+
+    def _task_log(self, job: manifests.Resource, role: str, index: int, *, tail_lines: int | None) -> str:
+        name = job["metadata"]["name"]
+        if job["kind"] == "TrainJob":
+            return training_apis.task_logs(
+                name, role, index, api=self.api, settings=self.settings, tail_lines=tail_lines
+            )
+        return logs.replica_logs(name, role, index, api=self.api, settings=self.settings, tail_lines=tail_lines)
+
+    def replica_logs(self, job: manifests.Resource, *, tail_lines: int) -> dict[str, str]:
+        """The training container's last lines for every replica of the TFJob or TrainJob that still has a pod."""
+        specs = self._trainjob_specs(job) if job["kind"] == "TrainJob" else job["spec"]["tfReplicaSpecs"]
+        gone = {
+            "TFJob": "(pod removed by the job's cleanPodPolicy)",
+            "TrainJob": "(pod deleted with its Job when the JobSet finished)",
+        }[job["kind"]]
         found = {}
-        for replica_type, spec in tfjob["spec"]["tfReplicaSpecs"].items():
+        for replica_type, spec in specs.items():
             for index in range(int(spec.get("replicas", 1))):
+                replica = f"{replica_type.lower()}-{index}"
                 try:
-                    found[f"{replica_type.lower()}-{index}"] = logs.replica_logs(
-                        name, replica_type, index, api=self.api, settings=self.settings, tail_lines=tail_lines
-                    )
+                    found[replica] = self._task_log(job, replica_type.lower(), index, tail_lines=tail_lines)
                 except errors.ClusterError as e:
                     if e.status != 404:
                         raise
-                    found[f"{replica_type.lower()}-{index}"] = "(pod removed by the job's cleanPodPolicy)"
+                    found[replica] = gone
         return found
 
     def serves(self, group_version: str) -> bool:
@@ -271,15 +326,15 @@ def _service_url(service: manifests.Resource, *, namespace: str) -> str:
 class _ChiefLog:
     """Passes on the chief's log lines that were not passed on yet, each time the job's status changes."""
 
-    def __init__(self, backend: KubeflowBackend, job_name: str, on_line: base.OnLine | None) -> None:
-        self._backend, self._job_name, self._on_line = backend, job_name, on_line
+    def __init__(self, on_line: base.OnLine | None, read: Callable[[], str]) -> None:
+        self._on_line, self._read = on_line, read
         self._seen = 0
 
     def follow(self, status: dict[str, Any]) -> None:
         if self._on_line is None:
             return
         try:
-            text = logs.replica_logs(self._job_name, "Chief", 0, api=self._backend.api, settings=self._backend.settings)
+            text = self._read()
         except errors.ClusterError as e:
             if e.status == 404:  # not scheduled yet, or already cleaned up
                 return

@@ -12,9 +12,9 @@ import shutil
 import subprocess
 from typing import Any
 
-from helpers import errors, image, manifests, report, settings as settings_module, state
+from helpers import errors, image, manifests, report, settings as settings_module, state, workloads
 from helpers.backends import base
-from helpers.local import containers, deployments, tfjob as local_tfjob
+from helpers.local import containers, deployments, tfjob as local_tfjob, trainjob as local_trainjob
 
 logger = logging.getLogger(__name__)
 
@@ -152,14 +152,31 @@ class LocalBackend(base.Backend):
         shutil.copytree(source, partial)
         partial.rename(target)
 
-    def run_tfjob(self, tfjob: manifests.Resource, *, on_line: base.OnLine | None = None) -> dict[str, Any]:
-        """Run every replica as a local process with the operator's TF_CONFIG; see helpers.local.tfjob."""
-        status = local_tfjob.run(tfjob, settings=self.settings, on_line=on_line, timeout_s=self.settings.wait_timeout_s)
+    def training_api(self) -> str:
+        """`settings.training_api`; `auto` is TFJob here, the path the series' faults and benchmarks measure.
+
+        Both run locally: a TrainJob on the repository's `tensorflow-ps` runtime, as if installed.
+        """
+        return "tfjob" if self.settings.training_api == "auto" else self.settings.training_api
+
+    def run_training(self, job: manifests.Resource, *, on_line: base.OnLine | None = None) -> dict[str, Any]:
+        """Run every replica as a local process with the operator's TF_CONFIG; see helpers.local.tfjob.
+
+        A TrainJob runs on the repository's runtime through the same runner (helpers.local.trainjob)
+        and its status comes back in TrainJob's shape (Complete/Failed, jobsStatus).
+        """
+        timeout_s = self.settings.wait_timeout_s
+        if job["kind"] == "TrainJob":
+            runtime = workloads.training_runtime(settings=self.settings)
+            return local_trainjob.run(
+                job, runtime=runtime, settings=self.settings, on_line=on_line, timeout_s=timeout_s
+            )
+        status = local_tfjob.run(job, settings=self.settings, on_line=on_line, timeout_s=timeout_s)
         return status.to_dict()
 
-    def replica_logs(self, tfjob: manifests.Resource, *, tail_lines: int) -> dict[str, str]:
-        """The tails of the per-replica log files the local run kept."""
-        folder = local_tfjob.job_dir(tfjob["metadata"]["name"], settings=self.settings)
+    def replica_logs(self, job: manifests.Resource, *, tail_lines: int) -> dict[str, str]:
+        """The tails of the per-replica log files the local run kept (the same folder for both kinds)."""
+        folder = local_tfjob.job_dir(job["metadata"]["name"], settings=self.settings)
         return {
             path.stem: "\n".join(path.read_text(errors="replace").splitlines()[-tail_lines:])
             for path in sorted(folder.glob("*.log"))

@@ -15,11 +15,12 @@ from helpers import errors
 
 @dataclasses.dataclass(frozen=True)
 class Kind:
-    """One resource type: its `apiVersion`, `kind` and plural resource name (all namespaced)."""
+    """One resource type: its `apiVersion`, `kind`, plural resource name and whether it lives in a namespace."""
 
     api_version: str
     kind: str
     plural: str
+    namespaced: bool = True
 
     @property
     def group(self) -> str:
@@ -32,9 +33,12 @@ class Kind:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
     def path(self, *, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
-        """The URL path of the collection, or of one object (and its subresource) when `name` is given."""
+        """The URL path of the collection, or of one object (and its subresource) when `name` is given.
+
+        A cluster-scoped kind's path has no namespace part; `namespace` is then ignored.
+        """
         root = f"/apis/{self.api_version}" if self.group else f"/api/{self.api_version}"
-        path = f"{root}/namespaces/{namespace}/{self.plural}"
+        path = f"{root}/namespaces/{namespace}/{self.plural}" if self.namespaced else f"{root}/{self.plural}"
         if name is not None:
             path += f"/{name}"
             if subresource is not None:
@@ -54,6 +58,9 @@ KINDS = {
         Kind("apps/v1", "Deployment", "deployments"),
         Kind("batch/v1", "Job", "jobs"),
         Kind("kubeflow.org/v1", "TFJob", "tfjobs"),
+        # Kubeflow Trainer v2: the job notebook 03 submits, and the runtime an administrator installs.
+        Kind("trainer.kubeflow.org/v1alpha1", "TrainJob", "trainjobs"),
+        Kind("trainer.kubeflow.org/v1alpha1", "ClusterTrainingRuntime", "clustertrainingruntimes", namespaced=False),
         Kind("networking.istio.io/v1", "VirtualService", "virtualservices"),
         Kind("tensorboard.kubeflow.org/v1alpha1", "Tensorboard", "tensorboards"),
     )

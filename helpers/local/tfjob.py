@@ -121,7 +121,8 @@ class _Job:
         metadata = tfjob.get("metadata", {})
         self.name: str = metadata["name"]
         self.namespace: str = metadata.get("namespace") or settings.namespace
-        self.title = f"TFJob {self.namespace}/{self.name}"
+        # A TrainJob run through this runner (helpers.local.trainjob) is named as what it is.
+        self.title = f"{tfjob.get('kind') or 'TFJob'} {self.namespace}/{self.name}"
         self.settings = settings
         self.specs = _replica_specs(tfjob)
         self.run_policy: dict[str, Any] = tfjob.get("spec", {}).get("runPolicy") or {}

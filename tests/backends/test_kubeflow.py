@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pathlib
+from typing import Any
 
 import boto3
 import pytest
 
 from helpers import backends, errors, image, settings as settings_module, state, workloads
 from tests.aws.conftest import ACCESS_KEY, SECRET_KEY
-from tests.cluster import fake_api as fake_api_module
+from tests.cluster import fake_api as fake_api_module, objects
 from tests.cluster.objects import NAMESPACE
 
 pytestmark = pytest.mark.usefixtures("mocked_aws", "kube_config")
@@ -138,7 +139,7 @@ def _tfjob_status(*types: str) -> dict:
     }
 
 
-def test_run_tfjob_submits_waits_and_passes_on_the_chief_log(
+def test_run_training_submits_a_tfjob_waits_and_passes_on_the_chief_log(
     kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
 ) -> None:
     settings = kubeflow_settings.model_copy(update={"bucket": "mnist-bucket"})
@@ -171,7 +172,7 @@ def test_run_tfjob_submits_waits_and_passes_on_the_chief_log(
     fake_api.set_logs(NAMESPACE, "mnist-train-chief-0", "tensorflow", "step 10/10 loss=0.1\nfinal: test_accuracy=0.9\n")
     lines: list[str] = []
     backend = backends.get(settings=settings)
-    status = backend.run_tfjob(job, on_line=lines.append)
+    status = backend.run_training(job, on_line=lines.append)
     assert status["conditions"][-1]["type"] == "Succeeded"
     assert lines == ["chief-0 | step 10/10 loss=0.1", "chief-0 | final: test_accuracy=0.9"], "each line once"
     assert fake_api.get("apis/kubeflow.org/v1", "tfjobs", NAMESPACE, "mnist-train") is not None
@@ -193,7 +194,7 @@ def test_a_failed_tfjob_is_a_clear_error(
     }
     fake_api.script_status("apis/kubeflow.org/v1", "tfjobs", NAMESPACE, "mnist-train", failed)
     with pytest.raises(errors.ClusterError, match="chief OOMKilled"):
-        backends.get(settings=settings).run_tfjob(job)
+        backends.get(settings=settings).run_training(job)
 
 
 def test_deploy_waits_for_the_rollout_and_returns_in_cluster_urls(
@@ -222,3 +223,127 @@ def test_fetch_and_copy_tree_go_through_s3(kubeflow_settings: settings_module.Se
         (fetched / "1" / "saved_model.pb").read_bytes() == (fetched / "2" / "saved_model.pb").read_bytes() == b"model"
     )
     assert backend.fetch(f"s3://{bucket}/models/mnist/2/saved_model.pb").read_bytes() == b"model"
+
+
+# ## Kubeflow Trainer v2: the TrainJob path
+
+TRAINER = "apis/trainer.kubeflow.org/v1alpha1"
+TRAINER_RBAC = pytest.mark.rbac_exempt(
+    reason="TrainJob exists from Kubeflow 1.11; runtimes are read via Trainer's system:authenticated binding"
+)
+
+
+def _trainer_cluster(fake_api: fake_api_module.FakeApiServer, *, runtime: bool = True, tfjob: bool = True) -> None:
+    fake_api.serve("trainer.kubeflow.org", "v1alpha1", ["trainjobs", "trainingruntimes", "clustertrainingruntimes"])
+    if runtime:
+        fake_api.add(
+            TRAINER, "clustertrainingruntimes", workloads.training_runtime(settings=settings_module.Settings())
+        )
+    if not tfjob:
+        fake_api.resources["kubeflow.org/v1"] = ["notebooks", "profiles"]
+
+
+def _trainjob(settings: settings_module.Settings, **overrides: Any) -> dict[str, Any]:
+    parameters = {"num_workers": 2, "num_ps": 1, "train_steps": 10, "batch_size": 8, "learning_rate": 0.01}
+    return workloads.trainjob(settings=settings, image="registry/train:1", run_id="r1", **{**parameters, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("wanted", "runtime", "tfjob", "chosen"),
+    [("auto", True, True, "trainjob"), ("auto", False, True, "tfjob"), ("tfjob", True, True, "tfjob")],
+)
+@TRAINER_RBAC
+def test_training_api_follows_what_the_cluster_serves(
+    kubeflow_settings: settings_module.Settings,
+    fake_api: fake_api_module.FakeApiServer,
+    wanted: str,
+    runtime: bool,
+    tfjob: bool,
+    chosen: str,
+) -> None:
+    _trainer_cluster(fake_api, runtime=runtime, tfjob=tfjob)
+    settings = kubeflow_settings.model_copy(update={"training_api": wanted})
+    assert backends.get(settings=settings).training_api() == chosen
+
+
+@TRAINER_RBAC
+def test_a_missing_runtime_stops_with_the_administrators_command(
+    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
+) -> None:
+    _trainer_cluster(fake_api, runtime=False, tfjob=False)
+    settings = kubeflow_settings.model_copy(update={"bucket": "mnist-bucket"})
+    backend = backends.get(settings=settings)
+    with pytest.raises(errors.ClusterError, match=r"`kubectl apply -f manifests/tf-ps-runtime\.yaml`"):
+        backend.training_api()
+    with pytest.raises(errors.ClusterError, match="tensorflow-ps"):
+        backend.run_training(_trainjob(settings))
+    assert not fake_api.calls("POST") and not fake_api.calls("PATCH"), "nothing was submitted"
+
+
+@TRAINER_RBAC
+def test_run_training_submits_a_trainjob_waits_for_complete_and_reads_logs_by_jobset_labels(
+    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
+) -> None:
+    _trainer_cluster(fake_api)
+    settings = kubeflow_settings.model_copy(update={"bucket": "mnist-bucket"})
+    job = _trainjob(settings)
+    complete = {
+        "conditions": [{"type": "Complete", "status": "True", "reason": "AllJobsCompleted", "message": "done"}],
+        "jobsStatus": [{"name": "chief", "succeeded": 1}, {"name": "ps", "active": 0}],
+    }
+    fake_api.script_status(TRAINER, "trainjobs", NAMESPACE, "mnist-train", {}, {"jobsStatus": []}, complete)
+    labels = {
+        "jobset.sigs.k8s.io/jobset-name": "mnist-train",
+        "jobset.sigs.k8s.io/replicatedjob-name": "chief",
+        "batch.kubernetes.io/job-completion-index": "0",
+    }
+    fake_api.add("api/v1", "pods", objects.pod("mnist-train-chief-0-0-abcde", labels=labels, containers=("node",)))
+    fake_api.set_logs(
+        NAMESPACE, "mnist-train-chief-0-0-abcde", "node", "step 10/10 loss=0.1\nfinal: test_accuracy=0.9\n"
+    )
+    lines: list[str] = []
+    backend = backends.get(settings=settings)
+    status = backend.run_training(job, on_line=lines.append)
+
+    assert status == complete
+    assert lines == ["chief-0 | step 10/10 loss=0.1", "chief-0 | final: test_accuracy=0.9"], "each line once"
+    stored = fake_api.get(TRAINER, "trainjobs", NAMESPACE, "mnist-train")
+    assert stored is not None and stored["spec"]["trainer"]["numNodes"] == 2
+    assert stored["spec"]["runtimeRef"]["name"] == "tensorflow-ps"
+    logs = backend.replica_logs(job, tail_lines=1)
+    assert logs == {
+        "chief-0": "final: test_accuracy=0.9\n",
+        "ps-0": "(pod deleted with its Job when the JobSet finished)",
+        "worker-0": "(pod deleted with its Job when the JobSet finished)",
+        "worker-1": "(pod deleted with its Job when the JobSet finished)",
+    }
+
+
+@TRAINER_RBAC
+def test_a_failed_trainjob_is_a_clear_error(
+    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
+) -> None:
+    _trainer_cluster(fake_api)
+    settings = kubeflow_settings.model_copy(update={"bucket": "mnist-bucket"})
+    failed = {
+        "conditions": [
+            {"type": "Failed", "status": "True", "reason": "FailedJobs", "message": "jobset failed due to job failures"}
+        ]
+    }
+    fake_api.script_status(TRAINER, "trainjobs", NAMESPACE, "mnist-train", failed)
+    with pytest.raises(errors.ClusterError, match="FailedJobs: jobset failed"):
+        backends.get(settings=settings).run_training(_trainjob(settings))
+
+
+@TRAINER_RBAC
+def test_a_trainjob_whose_counts_the_installed_runtime_cannot_run_is_refused_before_submitting(
+    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
+) -> None:
+    _trainer_cluster(fake_api, runtime=False)
+    runtime = workloads.training_runtime(settings=settings_module.Settings())
+    runtime["spec"]["template"]["spec"]["replicatedJobs"][2]["template"]["spec"]["parallelism"] = 2
+    fake_api.add(TRAINER, "clustertrainingruntimes", runtime)
+    settings = kubeflow_settings.model_copy(update={"bucket": "mnist-bucket"})
+    with pytest.raises(errors.ConfigError, match="num_ps"):
+        backends.get(settings=settings).run_training(_trainjob(settings))
+    assert fake_api.get(TRAINER, "trainjobs", NAMESPACE, "mnist-train") is None

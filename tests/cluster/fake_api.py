@@ -34,6 +34,12 @@ _PATH = re.compile(
     r"^/(?P<group_version>api/v1|apis/[^/]+/[^/]+)/namespaces/(?P<namespace>[^/]+)/(?P<plural>[^/]+)"
     r"(?:/(?P<name>[^/]+))?(?:/(?P<subresource>[^/]+))?$"
 )
+# Cluster-scoped objects (a ClusterTrainingRuntime) are stored under the namespace "".
+_CLUSTER_PATH = re.compile(r"^/(?P<group_version>api/v1|apis/[^/]+/[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?$")
+_GROUP_VERSION = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/?$")
+# The resources discovery lists for a group version (GET /apis/<group>/<version>); kubeflow.org/v1 also
+# serves Kubeflow's own notebooks and profiles, so only `tfjobs` says the training operator is there.
+KUBEFLOW_RESOURCES = {"kubeflow.org/v1": ["notebooks", "profiles", "tfjobs"]}
 _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 _GROUP = re.compile(r"^/apis/(?P<group>[^/]+)/?$")
 ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
@@ -69,6 +75,8 @@ class FakeApiServer:
         self.groups: dict[str, list[str]] = copy.deepcopy(KUBEFLOW_GROUPS)
         """The API groups discovery answers for: group -> versions, preferred first."""
         self.unserved: set[str] = set()
+        self.resources: dict[str, list[str]] = copy.deepcopy(KUBEFLOW_RESOURCES)
+        """What discovery lists per group version ("kubeflow.org/v1" -> ["tfjobs", ...]); see `serve`."""
         """API groups this cluster lacks: discovery and every request to them answer 404 (see `unserve`)."""
         self.granted: list[rbac.Attributes] = []
         """The SelfSubjectAccessReviews answered "allowed", as the authorizer's attributes."""
@@ -111,6 +119,14 @@ class FakeApiServer:
         self.groups.pop(group, None)
         self.unserved.add(group)
 
+    def serve(self, group: str, version: str, resources: list[str]) -> None:
+        """Act as a cluster that serves `resources` (plurals) in `group`/`version`, and only those there."""
+        self.unserved.discard(group)
+        versions = self.groups.setdefault(group, [])
+        if version not in versions:
+            versions.append(version)
+        self.resources[f"{group}/{version}"] = list(resources)
+
     def fail_next(self, *answers: int | str) -> None:
         """Answer the next requests with these HTTP statuses, or "reset" to drop the connection."""
         self._failures.extend(answers)
@@ -128,7 +144,8 @@ class FakeApiServer:
     def add(self, group_version: str, plural: str, body: dict[str, Any]) -> dict[str, Any]:
         """Store an object as a controller would have created it (pods, for instance)."""
         with self._lock:
-            return self._create((group_version, plural, body["metadata"]["namespace"], body["metadata"]["name"]), body)
+            namespace = body["metadata"].get("namespace", "")  # "" for a cluster-scoped object
+            return self._create((group_version, plural, namespace, body["metadata"]["name"]), body)
 
     def finish_deletion(self, group_version: str, plural: str, namespace: str, name: str) -> None:
         """Let a lingering (foreground) deletion finish now."""
@@ -177,13 +194,21 @@ class FakeApiServer:
             return self._group(discovered["group"])
         if method == "POST" and url.path == ACCESS_REVIEWS:
             return self._review(parsed)
-        match = _PATH.match(url.path)
+        listed = _GROUP_VERSION.match(url.path) if method == "GET" else None
+        if listed:
+            return self._resources(listed["group"], listed["version"])
+        match = _PATH.match(url.path) or _CLUSTER_PATH.match(url.path)
         if not match:
             return _status(404, "NotFound", f"the server could not find the requested resource ({url.path})")
         if match["group_version"].split("/")[1] in self.unserved:
             return _status(404, "NotFound", f"the server could not find the requested resource ({url.path})")
-        key: Key = (match["group_version"], match["plural"], match["namespace"], match["name"] or "")
-        subresource = match["subresource"]
+        key: Key = (
+            match["group_version"],
+            match["plural"],
+            match.groupdict().get("namespace") or "",
+            match["name"] or "",
+        )
+        subresource = match.groupdict().get("subresource")
         verb = _VERBS.get(method) or ("get" if key[3] else "list")
         resource = f"{key[1]}/{subresource}" if subresource else key[1]
         if not self._allowed(method, url.path, query, verb, resource):

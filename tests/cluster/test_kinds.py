@@ -34,6 +34,7 @@ def test_paths_and_rbac_names(kind: str, name: str | None, subresource: str | No
 def test_every_kind_the_manifests_use_is_supported() -> None:
     expected = {"Secret", "ServiceAccount", "ConfigMap", "Service", "Deployment", "Job", "TFJob", "VirtualService"}
     expected |= {"PersistentVolumeClaim", "Tensorboard"}
+    expected |= {"TrainJob", "ClusterTrainingRuntime"}
 
     assert expected | {"Pod"} == set(_kinds.KINDS)
 

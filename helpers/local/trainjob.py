@@ -1,0 +1,169 @@
+"""Run a TrainJob (Kubeflow Trainer v2) locally by turning it and its runtime into the TFJob replicas it means.
+
+Trainer v2.3 copies `spec.trainer` (image, command, args, env) into the `node` container of every replicated
+job labelled as a trainer step, and `numNodes` into the pod count of the first one; JobSet then runs each
+replicated job as an Indexed Job whose success policy (here: the chief) ends the whole set. `replica_specs`
+applies those rules to the runtime, and the TFJob runner runs the result, so both APIs share one executor:
+the same processes, the same TF_CONFIG (the one model/tf_config.py builds from JobSet's names, with loopback
+addresses), the same restart policy and the same rule for success.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import subprocess
+from collections.abc import Mapping
+from typing import Any
+
+from helpers import errors, settings as settings_module
+from helpers.local import ports, supervisor, tfjob as local_tfjob
+
+logger = logging.getLogger(__name__)
+
+ANCESTOR_LABEL = "trainer.kubeflow.org/trainjob-ancestor-step"
+TRAINER_STEP = "trainer"
+TRAINER_CONTAINER = "node"
+# The runtime's replicated jobs and the TFJob replica types they are; also TF_CONFIG's order.
+ROLES = {"chief": "Chief", "ps": "PS", "worker": "Worker"}
+# The env model/tf_config.py reads the task counts from; they must match the pod counts.
+COUNT_ENV = {"ps": "TF_NUM_PS", "worker": "TF_NUM_WORKERS"}
+
+
+def _upsert_env(container: dict[str, Any], env: list[dict[str, Any]]) -> None:
+    """Add `env` to the container's, replacing variables of the same name (Trainer's UpsertEnvVars)."""
+    merged = {variable["name"]: variable for variable in container.get("env") or []}
+    merged.update({variable["name"]: variable for variable in env})
+    container["env"] = list(merged.values())
+
+
+def _node_container(role: str, pod: Mapping[str, Any]) -> dict[str, Any]:
+    for container in pod.get("spec", {}).get("containers") or []:
+        if container.get("name") == TRAINER_CONTAINER:
+            return dict(container)
+    raise errors.ConfigError(
+        f"replicatedJobs[{role}].containers", None, f"needs a container named {TRAINER_CONTAINER!r}"
+    )
+
+
+def _check_counts(role: str, count: int, container: Mapping[str, Any]) -> None:
+    """The TF_NUM_* variable a role's tasks read must equal its pod count, or TF_CONFIG lists the wrong tasks."""
+    for counted, variable in COUNT_ENV.items():
+        values = [item.get("value") for item in container.get("env") or [] if item.get("name") == variable]
+        if counted == role and values and str(values[-1]) != str(count):
+            raise errors.ConfigError(
+                "num_ps" if role == "ps" else "num_workers",
+                values[-1],
+                f"{variable} does not match the {count} {role} pod(s) the runtime and the TrainJob give",
+            )
+
+
+def replica_specs(trainjob: Mapping[str, Any], runtime: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The TFJob replica specs (Chief, PS, Worker) that `trainjob` on `runtime` runs, as Trainer v2.3 builds them.
+
+    The container is renamed `tensorflow` and the pod's restartPolicy and the Job's backoffLimit move to
+    the replica spec, where the TFJob runner reads them. Raises ConfigError for a runtime this tutorial's
+    TensorFlow topology cannot run, or TF_NUM_PS/TF_NUM_WORKERS that disagree with the pod counts.
+    """
+    reference = trainjob.get("spec", {}).get("runtimeRef") or {}
+    runtime_name = runtime.get("metadata", {}).get("name")
+    if reference.get("name") != runtime_name or runtime.get("kind") != reference.get("kind", "ClusterTrainingRuntime"):
+        raise errors.ConfigError("runtimeRef", reference, f"this run has the {runtime.get('kind')} {runtime_name!r}")
+    jobset = copy.deepcopy(runtime["spec"]["template"]["spec"])
+    targets = (jobset.get("successPolicy") or {}).get("targetReplicatedJobs")
+    if targets != ["chief"]:
+        raise errors.ConfigError("successPolicy.targetReplicatedJobs", targets, "the chief alone must decide success")
+    trainer = trainjob.get("spec", {}).get("trainer") or {}
+    specs: dict[str, dict[str, Any]] = {}
+    first_trainer_step = True
+    for replicated in jobset.get("replicatedJobs") or []:
+        role = replicated["name"]
+        if role not in ROLES:
+            raise errors.ConfigError("replicatedJobs", role, f"a TensorFlow runtime's jobs are {list(ROLES)}")
+        job_spec = replicated["template"]["spec"]
+        pod = job_spec["template"]
+        container = _node_container(role, pod)
+        count = int(job_spec.get("parallelism", 1))
+        if (replicated["template"].get("metadata", {}).get("labels") or {}).get(ANCESTOR_LABEL) == TRAINER_STEP:
+            container.update({key: trainer[key] for key in ("image", "command", "args") if key in trainer})
+            _upsert_env(container, trainer.get("env") or [])
+            if first_trainer_step and trainer.get("numNodes") is not None:
+                count = int(trainer["numNodes"])
+            first_trainer_step = False
+        _check_counts(role, count, container)
+        container["name"] = local_tfjob.CONTAINER_NAME
+        container["ports"] = [{**port, "name": local_tfjob.PORT_NAME} for port in container.get("ports") or []]
+        pod_spec = {key: value for key, value in pod["spec"].items() if key != "restartPolicy"}
+        pod_spec["containers"] = [container]
+        specs[ROLES[role]] = {
+            "replicas": count,
+            # JobSet's webhook defaults a pod's restartPolicy to OnFailure.
+            "restartPolicy": pod["spec"].get("restartPolicy", "OnFailure"),
+            "backoffLimit": job_spec.get("backoffLimit"),
+            "template": {"metadata": pod.get("metadata") or {}, "spec": pod_spec},
+        }
+    if set(specs) != set(ROLES.values()):
+        raise errors.ConfigError("replicatedJobs", sorted(specs), f"a TensorFlow runtime needs {list(ROLES)}")
+    return {kind: specs[kind] for kind in ROLES.values()}
+
+
+def as_tfjob(trainjob: Mapping[str, Any], runtime: Mapping[str, Any]) -> dict[str, Any]:
+    """The TFJob-shaped job the runner executes for `trainjob` on `runtime` (see `replica_specs`).
+
+    Each Job's backoffLimit counts alone on a cluster; the runner has one for the whole job, the smallest.
+    """
+    specs = replica_specs(trainjob, runtime)
+    limits = [spec.pop("backoffLimit") for spec in specs.values()]
+    run_policy: dict[str, Any] = {}
+    if any(limit is not None for limit in limits):
+        run_policy["backoffLimit"] = min(int(limit) for limit in limits if limit is not None)
+    if trainjob.get("spec", {}).get("activeDeadlineSeconds"):
+        run_policy["activeDeadlineSeconds"] = int(trainjob["spec"]["activeDeadlineSeconds"])
+    return {
+        "apiVersion": trainjob.get("apiVersion"),
+        "kind": "TrainJob",
+        "metadata": copy.deepcopy(dict(trainjob.get("metadata") or {})),
+        "spec": {"runPolicy": run_policy, "tfReplicaSpecs": specs},
+    }
+
+
+def trainjob_status(status: Mapping[str, Any]) -> dict[str, Any]:
+    """A TFJob-shaped local status in TrainJob's words: Complete or Failed, and counts per replicated job."""
+    renamed = {"Succeeded": "Complete", "Failed": "Failed"}
+    conditions = [
+        {**condition, "type": renamed[condition["type"]]}
+        for condition in status.get("conditions") or []
+        if condition.get("type") in renamed
+    ]
+    roles = {kind: role for role, kind in ROLES.items()}
+    jobs = [
+        {
+            "name": roles.get(kind, kind.lower()),
+            **{key: int(counts.get(key, 0)) for key in ("active", "succeeded", "failed")},
+        }
+        for kind, counts in (status.get("replicaStatuses") or {}).items()
+    ]
+    return {"conditions": conditions, "jobsStatus": jobs}
+
+
+def run(
+    trainjob: Mapping[str, Any],
+    *,
+    runtime: Mapping[str, Any],
+    settings: settings_module.Settings,
+    on_line: supervisor.OnLine | None = None,
+    timeout_s: float | None = None,
+    check: bool = True,
+    popen: supervisor.PopenFactory = subprocess.Popen,
+    port_picker: ports.PortPicker = ports.free_port,
+) -> dict[str, Any]:
+    """Run `trainjob` on `runtime` to its end as local processes; returns its status in TrainJob's shape.
+
+    The TFJob runner does the work (see `helpers.local.tfjob.run` for what it raises); logs and pids live in
+    the same job folder, so `replica_logs` and clean-up find them as for a TFJob.
+    """
+    job = as_tfjob(trainjob, runtime)
+    status = local_tfjob.run(
+        job, settings=settings, on_line=on_line, timeout_s=timeout_s, check=check, popen=popen, port_picker=port_picker
+    )
+    return trainjob_status(status.to_dict())
