@@ -188,7 +188,7 @@ def _delete_kind(kind_name: str, *, api: Any, settings: settings_module.Settings
             return [report.Row(kind_name, f"not looked for: listing {kind.resource} was refused", SKIPPED)]
         raise
     # List items carry no apiVersion/kind of their own; the collection says what they are.
-    resources = [
+    resources: list[dict[str, Any]] = [
         {"apiVersion": kind.api_version, "kind": kind.kind, "metadata": {"name": item["metadata"]["name"]}}
         for item in found
     ]
