@@ -8,7 +8,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from helpers import backends, data, settings as settings_module, state, training, workloads
+from helpers import backends, data, errors, settings as settings_module, state, training, workloads
 from helpers.local import containers
 
 
@@ -95,3 +95,77 @@ def test_stage_dataset_puts_one_copy_in_the_bucket(
     target = containers.local_object_path(workloads.data_uri(with_bucket), settings=with_bucket)
     assert np.array_equal(data.read_npz(target).x_test, tiny.x_test)
     assert state.get(with_bucket.state_dir, "data") == {"uri": workloads.data_uri(with_bucket), "train": 20, "test": 5}
+
+
+# ## The TrainJob path (Kubeflow Trainer v2)
+
+
+def _trainjob(settings: settings_module.Settings, **overrides: int) -> dict:
+    arguments = {"num_workers": 3, "num_ps": 1, "train_steps": 100, "batch_size": 8}
+    arguments.update(overrides)
+    return workloads.training_job(
+        api="trainjob", settings=settings, image="kubeflow-mnist/train:1", run_id="r1", learning_rate=0.01, **arguments
+    )
+
+
+def test_describe_trainjob_shows_the_runtimes_replicas_and_the_chiefs_jobset_tf_config(
+    with_bucket: settings_module.Settings,
+) -> None:
+    described = training.describe_job(_trainjob(with_bucket), settings=with_bucket)
+    assert described.title == "TrainJob mnist-train"
+    assert described.status_of("Worker x3") == "restartPolicy"
+    assert described.status_of("Chief x1") == "restartPolicy"
+    row = next(row for row in described.rows if row.item == "TF_CONFIG of chief 0")
+    tf_config = json.loads(row.name)
+    namespace = with_bucket.namespace
+    assert tf_config["cluster"]["worker"][2] == f"mnist-train-worker-0-2.mnist-train.{namespace}.svc:2222"
+    assert tf_config["task"] == {"type": "chief", "index": 0}
+    assert row.status == "built by tf_config.py from JobSet's names"
+    assert "kind: TrainJob" in training.as_yaml(_trainjob(with_bucket))
+
+
+def test_trainjob_takes_its_ps_count_from_the_runtime(with_bucket: settings_module.Settings) -> None:
+    with pytest.raises(errors.ConfigError, match="runs 1 parameter server") as caught:
+        _trainjob(with_bucket, num_ps=2)
+    assert caught.value.parameter == "num_ps"
+    job = _trainjob(with_bucket, num_workers=4)
+    assert job["spec"]["trainer"]["numNodes"] == 4
+    assert {"name": "TF_NUM_WORKERS", "value": "4"} in job["spec"]["trainer"]["env"]
+
+
+def test_an_unknown_training_api_is_refused(with_bucket: settings_module.Settings) -> None:
+    with pytest.raises(errors.ConfigError, match="training_api"):
+        workloads.training_job(api="pytorchjob", settings=with_bucket)
+    with pytest.raises(errors.ConfigError, match="training_api") as caught:
+        settings_module.load(state_dir=str(with_bucket.state_dir), training_api="mpijob")
+    assert caught.value.parameter == "training_api"
+
+
+@pytest.mark.parametrize(("wanted", "chosen"), [("auto", "tfjob"), ("tfjob", "tfjob"), ("trainjob", "trainjob")])
+def test_the_local_backend_runs_both_apis_and_auto_is_tfjob(
+    settings: settings_module.Settings, wanted: str, chosen: str
+) -> None:
+    local = backends.get(settings=settings.model_copy(update={"training_api": wanted}))
+    assert local.training_api() == chosen
+
+
+def test_describe_status_of_a_trainjob_lists_its_jobs() -> None:
+    status = {
+        "conditions": [{"type": "Complete", "status": "True", "reason": "AllJobsCompleted", "message": "done"}],
+        "jobsStatus": [{"name": "chief", "succeeded": 1, "active": 0}, {"name": "worker", "active": 0}],
+    }
+    described = training.describe_status(status, kind="TrainJob")
+    assert described.title == "TrainJob status"
+    assert [row.item for row in described.rows] == ["condition Complete", "replicas chief", "replicas worker"]
+    assert described.status_of("replicas chief") == ""
+
+
+def test_record_result_reads_the_model_dir_of_a_trainjob(with_bucket: settings_module.Settings) -> None:
+    job = _trainjob(with_bucket)
+    metrics = {"version": 7, "test_accuracy": 0.95, "test_loss": 0.2}
+    target = containers.local_object_path(f"{workloads.export_uri(with_bucket)}/metrics.json", settings=with_bucket)
+    target.parent.mkdir(parents=True)
+    target.write_text(json.dumps(metrics))
+    recorded = training.record_result(backend=backends.get(settings=with_bucket), settings=with_bucket, job=job)
+    assert recorded["model_dir"] == f"{workloads.run_uri(with_bucket, 'mnist-train')}/r1"
+    assert state.get(with_bucket.state_dir, "training")["test_accuracy"] == 0.95

@@ -27,6 +27,9 @@ CRD_FILES = {
     "TFJob": "kubeflow.org_tfjobs.yaml",
     "VirtualService": "istio-virtualservice-crd.yaml",
     "Tensorboard": "tensorboard.kubeflow.org_tensorboards.yaml",
+    # Kubeflow Trainer v2.3.0 (controlplane/crds/README.md): notebook 03's TrainJob and the runtime it names.
+    "TrainJob": "trainer.kubeflow.org_trainjobs.yaml",
+    "ClusterTrainingRuntime": "trainer.kubeflow.org_clustertrainingruntimes.yaml",
 }
 
 

@@ -107,6 +107,11 @@ def _tfjob(settings: settings_module.Settings, **parameters: Any) -> list[manife
     return [workloads.tfjob(settings=settings, image=image, run_id="20260101-120000", **parameters)]
 
 
+def _trainjob(settings: settings_module.Settings, **parameters: Any) -> list[manifests.Resource]:
+    image = f"{partition.repository_uri(ACCOUNT, settings.region, settings.repository)}:{IMAGE_TAG}"
+    return [workloads.trainjob(settings=settings, image=image, run_id="20260101-120000", **parameters)]
+
+
 def _tensorboard(settings: settings_module.Settings) -> list[manifests.Resource]:
     # Everything manifests/tensorboard.yaml holds: both ways of running TensorBoard.
     logdir_uri = workloads.run_uri(settings, f"{settings.app_name}-train")
@@ -148,6 +153,11 @@ CASES = [
     Case("tfjob-default", default_settings, functools.partial(_tfjob, **TFJOB_DEFAULT), golden=True),
     *(Case(f"{name}-custom", custom_settings, render, golden=False) for name, render in _RENDERERS.items()),
     Case("tfjob-custom", custom_settings, functools.partial(_tfjob, **TFJOB_CUSTOM), golden=False),
+    # The same training as a TrainJob (Trainer v2); its ps count is the runtime's (one).
+    Case("trainjob-default", default_settings, functools.partial(_trainjob, **TFJOB_DEFAULT), golden=True),
+    Case(
+        "trainjob-custom", custom_settings, functools.partial(_trainjob, **{**TFJOB_CUSTOM, "num_ps": 1}), golden=False
+    ),
 ]
 GOLDEN_CASES = [case for case in CASES if case.golden]
 

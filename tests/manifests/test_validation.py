@@ -17,6 +17,7 @@ EXPECTED_SCHEMA = {
     "TFJob": "kubeflow.org_tfjobs.yaml kubeflow.org/v1",
     "VirtualService": "istio-virtualservice-crd.yaml networking.istio.io/v1",
     "Tensorboard": "tensorboard.kubeflow.org_tensorboards.yaml tensorboard.kubeflow.org/v1alpha1",
+    "TrainJob": "trainer.kubeflow.org_trainjobs.yaml trainer.kubeflow.org/v1alpha1",
 }
 
 
