@@ -20,7 +20,7 @@ from typing import Any
 import tqdm
 import yaml
 
-from helpers import data, manifests, report, settings as settings_module, state, workloads
+from helpers import data, errors, manifests, report, settings as settings_module, state, workloads
 from helpers.backends import base
 from helpers.local import tfjob as local_tfjob, trainjob as local_trainjob
 
@@ -89,9 +89,27 @@ def describe_job(job: manifests.Resource, *, settings: settings_module.Settings)
     return report.Report(f"{job['kind']} {name}", tuple(rows))
 
 
-def as_yaml(job: manifests.Resource) -> str:
-    """The rendered job as the YAML that is applied to the cluster."""
-    return yaml.safe_dump(job, sort_keys=False, default_flow_style=False, width=120)
+def render_jobs(*, api: str, settings: settings_module.Settings, **parameters: Any) -> dict[str, manifests.Resource]:
+    """The training job for each API, by API ("tfjob", "trainjob"), from `workloads.tfjob`'s parameters.
+
+    The one for `api` (the API that trains) must render: raises ConfigError naming the bad parameter.
+    The other is there to be shown, when it renders (a TrainJob has the runtime's ps count only).
+    """
+    jobs = {api: workloads.training_job(api=api, settings=settings, **parameters)}
+    for other in ("tfjob", "trainjob"):
+        if other not in jobs:
+            try:
+                jobs[other] = workloads.training_job(api=other, settings=settings, **parameters)
+            except errors.ConfigError as e:
+                logger.info("no %s to show: %s", other, e)
+    return jobs
+
+
+def trainjob_yaml(jobs: dict[str, manifests.Resource]) -> str:
+    """The rendered TrainJob as the YAML applied to the cluster, or why there is none (see `render_jobs`)."""
+    if "trainjob" not in jobs:
+        return "# no TrainJob: the tensorflow-ps runtime runs one parameter server; set num_ps=1 to see it"
+    return yaml.safe_dump(jobs["trainjob"], sort_keys=False, default_flow_style=False, width=120)
 
 
 class Progress:

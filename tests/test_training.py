@@ -121,7 +121,14 @@ def test_describe_trainjob_shows_the_runtimes_replicas_and_the_chiefs_jobset_tf_
     assert tf_config["cluster"]["worker"][2] == f"mnist-train-worker-0-2.mnist-train.{namespace}.svc:2222"
     assert tf_config["task"] == {"type": "chief", "index": 0}
     assert row.status == "built by tf_config.py from JobSet's names"
-    assert "kind: TrainJob" in training.as_yaml(_trainjob(with_bucket))
+    parameters = {"image": "i:1", "run_id": "r", "train_steps": 10, "batch_size": 8, "learning_rate": 0.01}
+    jobs = training.render_jobs(api="tfjob", settings=with_bucket, num_workers=2, num_ps=1, **parameters)
+    assert [job["kind"] for job in jobs.values()] == ["TFJob", "TrainJob"]
+    assert "kind: TrainJob" in training.trainjob_yaml(jobs)
+    jobs = training.render_jobs(api="tfjob", settings=with_bucket, num_workers=2, num_ps=2, **parameters)
+    assert list(jobs) == ["tfjob"] and "set num_ps=1" in training.trainjob_yaml(jobs)
+    with pytest.raises(errors.ConfigError, match="num_ps"):
+        training.render_jobs(api="trainjob", settings=with_bucket, num_workers=2, num_ps=2, **parameters)
 
 
 def test_trainjob_takes_its_ps_count_from_the_runtime(with_bucket: settings_module.Settings) -> None:

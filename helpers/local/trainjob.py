@@ -130,11 +130,14 @@ def as_tfjob(trainjob: Mapping[str, Any], runtime: Mapping[str, Any]) -> dict[st
 def trainjob_status(status: Mapping[str, Any]) -> dict[str, Any]:
     """A TFJob-shaped local status in TrainJob's words: Complete or Failed, and counts per replicated job."""
     renamed = {"Succeeded": "Complete", "Failed": "Failed"}
-    conditions = [
-        {**condition, "type": renamed[condition["type"]]}
-        for condition in status.get("conditions") or []
-        if condition.get("type") in renamed
-    ]
+    # JobSet's reasons, which Trainer copies; a deadline keeps Trainer's own DeadlineExceeded.
+    reasons = {"Complete": "AllJobsCompleted", "Failed": "FailedJobs"}
+    conditions = []
+    for condition in status.get("conditions") or []:
+        if condition.get("type") in renamed:
+            kind = renamed[condition["type"]]
+            reason = condition.get("reason") if condition.get("reason") == "DeadlineExceeded" else reasons[kind]
+            conditions.append({**condition, "type": kind, "reason": reason})
     roles = {kind: role for role, kind in ROLES.items()}
     jobs = [
         {

@@ -118,7 +118,9 @@ def test_chief_decides_and_every_task_gets_the_tf_config_of_its_jobset_pod(
         trainjob_of(source), runtime=RUNTIME, settings=local_settings, on_line=lines.append, timeout_s=120
     )
 
-    assert [c["type"] for c in status["conditions"] if c["status"] == "True"] == ["Complete"]
+    assert [(c["type"], c["reason"]) for c in status["conditions"] if c["status"] == "True"] == [
+        ("Complete", "AllJobsCompleted")
+    ]
     assert status["jobsStatus"] == [
         {"name": "chief", "active": 0, "succeeded": 1, "failed": 0},
         {"name": "ps", "active": 0, "succeeded": 0, "failed": 0},
@@ -152,7 +154,7 @@ def test_a_failing_chief_fails_the_trainjob(local_settings: settings_module.Sett
     )
     status = trainjob.run(trainjob_of(source), runtime=RUNTIME, settings=local_settings, timeout_s=120, check=False)
     failed = [c for c in status["conditions"] if c["type"] == "Failed" and c["status"] == "True"]
-    assert failed and "backoff limit" in failed[0]["message"]
+    assert failed and "backoff limit" in failed[0]["message"] and failed[0]["reason"] == "FailedJobs"
 
 
 # ## A real training run through both APIs
