@@ -47,6 +47,8 @@ HEARTBEAT_S = 20.0
 # before it starts with whatever resolves; the operator creates them within a second of the pods.
 UNRESOLVED_WAIT_S = 30.0
 PIDS_FILE = "pids.json"
+# Seconds before a final delete that did not take (the pod is still listed) is sent again.
+DELETE_RETRY_S = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +100,7 @@ class NodeAgent:
         self.runners: dict[str, podrun.PodRunner] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._patched: dict[str, str] = {}
-        self._deleted: set[str] = set()
+        self._deleted: dict[str, float] = {}
         self._last_heartbeat = -HEARTBEAT_S
         self._pids_written = ""
         self.log_server = logserver.LogServer(
@@ -334,19 +336,21 @@ class NodeAgent:
                 runner, host_ip=addresses.NODE_ADDRESS, now=now, previous=pod.get("status") or {}
             )
             self._patch_status(metadata["namespace"], metadata["name"], uid, status)
-        if uid not in self._deleted:
-            self._deleted.add(uid)
-            try:
-                self.core.delete_namespaced_pod(
-                    metadata["name"],
-                    metadata["namespace"],
-                    grace_period_seconds=0,
-                    body={"preconditions": {"uid": uid}},
-                    _preload_content=False,
-                )
-            except k8s_rest.ApiException as e:
-                if e.status not in (404, 409):
-                    raise
+        last = self._deleted.get(uid)
+        if last is not None and self._clock() - last < DELETE_RETRY_S:
+            return
+        self._deleted[uid] = self._clock()
+        try:
+            # Grace 0 goes in the body: with a body, the API server ignores the query's gracePeriodSeconds.
+            self.core.delete_namespaced_pod(
+                metadata["name"],
+                metadata["namespace"],
+                body={"gracePeriodSeconds": 0, "preconditions": {"uid": uid}},
+                _preload_content=False,
+            )
+        except k8s_rest.ApiException as e:
+            if e.status not in (404, 409):
+                raise
 
     def _forget(self, uid: str) -> None:
         """A pod gone from the API: stop whatever still runs and drop its records."""

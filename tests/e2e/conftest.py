@@ -1,0 +1,67 @@
+"""Fixtures for the control plane tier: a real API server and controller manager, and the node agent.
+
+These tests build (once, minutes when cold) and start real Kubernetes binaries, so they run only
+with MNIST_E2E=1 (`make e2e`); `make test` collects and skips them.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s_client, config as k8s_config
+
+from helpers.local.node import agent
+
+ENABLED = os.environ.get("MNIST_E2E") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip this folder's tests unless MNIST_E2E=1."""
+    if ENABLED:
+        return
+    skip = pytest.mark.skip(reason="control plane tier: run with `make e2e` (MNIST_E2E=1)")
+    here = pathlib.Path(__file__).parent
+    for item in items:
+        if here in pathlib.Path(str(item.fspath)).parents:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def e2e_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """The session's state folder: the control plane, the node and the series' state live under it."""
+    return tmp_path_factory.mktemp("e2e")
+
+
+@pytest.fixture(scope="session")
+def control_plane(e2e_dir: pathlib.Path) -> Iterator[Any]:
+    """A running control plane (etcd, kube-apiserver, kube-controller-manager) for the session."""
+    from controlplane import cluster
+
+    running = cluster.up(state_dir=e2e_dir)
+    yield running
+    cluster.down(state_dir=e2e_dir)
+
+
+@pytest.fixture(scope="session")
+def admin_api(control_plane: Any) -> k8s_client.ApiClient:
+    """A `kubernetes` client logged in as system:masters (fixtures only; the notebooks never use it)."""
+    return k8s_config.new_client_from_config(config_file=str(control_plane.admin_kubeconfig))
+
+
+@pytest.fixture(scope="session")
+def node(control_plane: Any, admin_api: k8s_client.ApiClient, e2e_dir: pathlib.Path) -> Iterator[agent.NodeAgent]:
+    """The node agent, running in a thread for the session; every pod it ran is stopped afterwards."""
+    node_env = {key: value for key, value in os.environ.items() if key == "AWS_ENDPOINT_URL"}
+    config = agent.NodeConfig(state_dir=e2e_dir / "node", node_env=node_env, poll_interval_s=0.3)
+    running = agent.NodeAgent(api_client=admin_api, config=config)
+    stop = threading.Event()
+    thread = threading.Thread(target=running.run, args=(stop,), name="node-agent", daemon=True)
+    thread.start()
+    yield running
+    stop.set()
+    thread.join(60)
