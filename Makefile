@@ -10,7 +10,7 @@ RUN_ARGS ?=
 PYTEST_ARGS ?=
 NBVAL_DIR := build/nbval
 
-.PHONY: install run test lint lab bench clean clean-all hooks goldens
+.PHONY: install run test lint lab bench clean clean-all hooks goldens cluster-build cluster-up cluster-down
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ run: install
 
 # The notebooks run under nbval from copies with the fast parameters injected (nbval runs
 # a notebook as it is), in a state folder of their own so a user's state is never touched.
-test: install
+test: install cluster-build
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -63,3 +63,14 @@ hooks: install
 # Rewrite tests/manifests/golden/ after a deliberate manifest change; review the diff.
 goldens: install
 	$(BIN)/python -m tests.manifests.regenerate
+
+# A real Kubernetes control plane on 127.0.0.1 (etcd, kube-apiserver, kube-controller-manager built
+# from Go modules, a Kubeflow profile namespace); the contract tests start their own. Needs Go 1.26+.
+cluster-build: install
+	$(BIN)/python -m controlplane build
+
+cluster-up: cluster-build
+	$(BIN)/python -m controlplane up
+
+cluster-down: install
+	$(BIN)/python -m controlplane down

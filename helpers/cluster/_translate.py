@@ -25,10 +25,19 @@ TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 CLIENT_ERRORS = (client_exceptions.ApiException, urllib3.exceptions.HTTPError)
 
 
+# Server-side apply of an object that does not fit its CRD's schema (a field it does not declare, a
+# string where a number belongs): the API server answers 500 (seen on kube-apiserver 1.37), but the
+# request is wrong, not the server, and another attempt fails alike.
+UNDECLARED_FIELD = "failed to create typed patch object"
+
+
 def is_transient(error: Exception) -> bool:
-    """True for a named transient failure: HTTP 429/500/502/503/504 or a connection reset mid-request."""
+    """True for a named transient failure: HTTP 429/500/502/503/504 or a connection reset mid-request.
+
+    A 500 that says the applied object does not fit its schema is not transient.
+    """
     if isinstance(error, client_exceptions.ApiException):
-        return error.status in TRANSIENT_STATUSES
+        return error.status in TRANSIENT_STATUSES and UNDECLARED_FIELD not in _server_message(error)
     # urllib3 raises ProtocolError when the peer resets or drops a connection it had accepted.
     return isinstance(error, urllib3.exceptions.ProtocolError)
 
@@ -56,6 +65,8 @@ def translate(error: Exception, *, call: _api.Call, host: str, attempts: int) ->
         message = f"conflict: {said}"
     elif status == 422:
         message = f"the API server rejected the object as invalid: {said}"
+    elif status == 500 and UNDECLARED_FIELD in said:
+        message = f"the object does not fit its schema (a misspelt field or a wrong type?): {said}"
     else:
         message = said
     return errors.ClusterError(call.action, call.target, _with_attempts(message, attempts), status=status)
