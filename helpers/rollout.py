@@ -10,6 +10,7 @@ import pathlib
 import time
 
 from helpers import errors
+from helpers.aws import s3
 from helpers.backends import base
 from helpers.serving import client as serving_client
 
@@ -18,17 +19,22 @@ POLL_S = 1.0
 
 
 def versions(export_dir: pathlib.Path) -> list[int]:
-    """The numbered version folders under a local copy of the export folder, lowest first."""
+    """The complete numbered version folders (their upload's marker is there) under a local copy of the
+    export folder, lowest first: a half-uploaded version is neither served nor copied."""
     if not export_dir.is_dir():
         return []
-    return sorted(int(path.name) for path in export_dir.iterdir() if path.is_dir() and path.name.isdigit())
+    return sorted(
+        int(path.name)
+        for path in export_dir.iterdir()
+        if path.is_dir() and path.name.isdigit() and s3.is_complete(path)
+    )
 
 
 def latest_version(*, backend: base.Backend, export_uri: str) -> int:
     """The highest version under `export_uri`; raises ConfigError when there is none (03 not run)."""
     found = versions(backend.fetch(export_uri))
     if not found:
-        raise errors.ConfigError("export", export_uri, "holds no numbered model version: run 03_train first")
+        raise errors.ConfigError("export", export_uri, "holds no complete numbered model version: run 03_train first")
     return found[-1]
 
 

@@ -13,8 +13,9 @@ Expected result: with the defaults (3,000 steps of 128 images, 6.4 epochs) about
 in under 3 minutes on 2 CPU cores, one process or 1 chief + 1 ps + 2 workers. Checkpoints and TensorBoard
 events go to the model dir (a restarted chief resumes there); the SavedModel goes to
 <export dir>/<version>/, version = the unix time of the export (a later export is always a higher
-version, without listing the folder); <export dir>/metrics.json holds the last run's metrics. s3:// dirs
-are written locally and synced with boto3. The last line printed is `final: key=value ...`.
+version, without listing the folder), its completion marker `_COMPLETE` written and uploaded last;
+<export dir>/metrics.json holds the last run's metrics. s3:// dirs are written locally and synced with
+boto3. The last line printed is `final: key=value ...`.
 """
 
 from __future__ import annotations
@@ -336,6 +337,11 @@ def export(model: keras.Model, args: argparse.Namespace, *, metrics: dict) -> st
     archive.track(model)
     archive.add_endpoint("serving_default", serve, input_signature=[tf.TensorSpec([None, *INPUT_SHAPE], tf.float32)])
     archive.write_out(str(export_root / str(version)), verbose=False)
+    # Last, once the SavedModel is whole: serving takes a version only with its marker, and the upload
+    # below sends it after every other file, so a half-uploaded version is never served.
+    from helpers.aws import s3
+
+    s3.write_marker(export_root / str(version))
     uri = f"{args.tf_export_dir.rstrip('/')}/{version}"
     (export_root / "metrics.json").write_text(json.dumps({**metrics, "version": version, "export": uri}, indent=2))
     sync(args.tf_export_dir, export_root, upload=True)

@@ -183,7 +183,13 @@ def test_s3_dirs_are_written_locally_and_synced(
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.delenv("TF_CONFIG", raising=False)
     flags = [*FAST_FLAGS, "--data-uri", data_uri, "--tf-train-steps", "10", "--tf-model-dir", "s3://mnist/run/model"]
+    uploaded: list[str] = []
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # restored after the test
     with moto.mock_aws():
+        boto3.setup_default_session()  # model.py's clients come from it, so they carry this recorder
+        boto3.DEFAULT_SESSION.events.register(
+            "before-parameter-build.s3.PutObject", lambda params, **_: uploaded.append(params["Key"])
+        )
         client = boto3.client("s3")
         client.create_bucket(Bucket="mnist")
         assert model_module.main([*flags, "--tf-export-dir", "s3://mnist/run/export"]) == 0
@@ -193,6 +199,9 @@ def test_s3_dirs_are_written_locally_and_synced(
     assert version.isdigit()
     assert {"run/model/checkpoint", "run/model/ckpt-10.index", "run/export/metrics.json"} <= keys
     assert f"run/export/{version}/saved_model.pb" in keys
+    # The version's completion marker goes up after every file of the version it lists.
+    in_version = [key for key in uploaded if key.startswith(f"run/export/{version}/")]
+    assert in_version[-1] == f"run/export/{version}/_COMPLETE" and len(in_version) > 2
     assert any(key.startswith("run/model/eval/events.out.tfevents") for key in keys)
 
 

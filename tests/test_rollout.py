@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from helpers import backends, errors, rollout, settings as settings_module
+from helpers.aws import s3
 from helpers.local import containers
 
 
@@ -15,12 +16,13 @@ def test_publish_copy_adds_the_next_version(settings: settings_module.Settings) 
     base = containers.local_object_path(export, settings=settings)
     (base / "17" / "variables").mkdir(parents=True)
     (base / "17" / "saved_model.pb").write_bytes(b"model")
+    s3.write_marker(base / "17")
     (base / "metrics.json").write_text("{}")
-    (base / ".18.partial").mkdir()
+    (base / "19").mkdir()  # an upload that stopped before its completion marker: not a version yet
     assert rollout.versions(base) == [17]
     assert rollout.publish_copy(backend=backend, export_uri=export) == 18
     assert (base / "18" / "saved_model.pb").read_bytes() == b"model"
-    assert not (base / ".18.partial").exists(), "copied under a hidden name, then renamed into place"
+    assert s3.is_complete(base / "18"), "the copy's completion marker is written last"
     assert rollout.latest_version(backend=backend, export_uri=export) == 18
 
 

@@ -2,7 +2,8 @@
 
 The bucket holds data, build contexts, checkpoints and models. Re-running notebook 01 must
 report "exists" rather than fail, and a name taken by another account must say so plainly
-(the upstream example swallowed that error).
+(the upstream example swallowed that error). A model version is complete once its
+`COMPLETE_MARKER` is there: uploads write it last, and serving promotes only complete versions.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ SCHEME = "s3://"
 NO_LOCATION_CONSTRAINT_REGION = "us-east-1"
 # Object versions listed and deleted per round: the most one DeleteObjects call accepts.
 DELETE_BATCH = 1000
+# Written last into a model version folder, listing the folder's other files one relative path a line:
+# the serving pod's sync sidecar (manifests/serving.yaml) and the local model server take a version
+# only when it is there and every file it lists is, so a half-uploaded version is never served.
+COMPLETE_MARKER = "_COMPLETE"
 
 
 def parse_uri(uri: str) -> tuple[str, str]:
@@ -126,14 +131,45 @@ def download_file(uri: str, path: pathlib.Path | str, *, client: S3Client) -> No
         client.download_file(bucket, key, str(path))
 
 
+def write_marker(folder: pathlib.Path) -> pathlib.Path:
+    """Write `folder`'s COMPLETE_MARKER listing every other file under it; returns the marker's path.
+
+    Call it once the version's files are all written; it replaces an older marker.
+    """
+    listed = sorted(
+        path.relative_to(folder).as_posix()
+        for path in folder.rglob("*")
+        if path.is_file() and path.name != COMPLETE_MARKER
+    )
+    marker = folder / COMPLETE_MARKER
+    marker.write_text("".join(f"{name}\n" for name in listed))
+    return marker
+
+
+def is_complete(folder: pathlib.Path) -> bool:
+    """True when `folder` holds its COMPLETE_MARKER and every file the marker lists."""
+    try:
+        listed = (folder / COMPLETE_MARKER).read_text().splitlines()
+    except OSError:
+        return False
+    return all((folder / name).is_file() for name in listed if name)
+
+
 def upload_tree(local_dir: pathlib.Path | str, uri: str, *, client: S3Client) -> int:
-    """Upload every file under `local_dir` to keys under the `uri` prefix; returns how many were uploaded."""
+    """Upload every file under `local_dir` to keys under the `uri` prefix; returns how many were uploaded.
+
+    Files named COMPLETE_MARKER go after all the others, so a version's marker is in S3 only once
+    every file it lists is. Raises AwsError (the upload stops at the first refusal) or ConfigError.
+    """
     root = pathlib.Path(local_dir)
     if not root.is_dir():
         raise errors.ConfigError("local_dir", str(local_dir), "is not a folder")
     bucket, key = parse_uri(uri)
     prefix = _prefix(key)
-    files = sorted(path for path in root.rglob("*") if path.is_file())
+    files = sorted(
+        (path for path in root.rglob("*") if path.is_file()),
+        key=lambda path: (path.name == COMPLETE_MARKER, path.as_posix()),
+    )
     for path in files:
         upload_file(path, f"{SCHEME}{bucket}/{prefix}{path.relative_to(root).as_posix()}", client=client)
     return len(files)

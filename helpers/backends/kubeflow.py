@@ -173,12 +173,16 @@ class KubeflowBackend(base.Backend):
         return target
 
     def copy_tree(self, source_uri: str, target_uri: str) -> None:
-        """Download the objects, then upload them under the new prefix with a fresh completion marker
-        last; the serving pod's sync sidecar promotes a version only once its marker is there."""
+        """Download a complete version, then upload it under the new prefix, its completion marker last;
+        the serving pod's sync sidecar promotes a version only once its marker is there. Raises
+        ConfigError when the source is not complete, AwsError."""
         client = self.session.client("s3")
         with tempfile.TemporaryDirectory() as scratch:
             s3.download_tree(source_uri, scratch, client=client)
-            s3.write_marker(pathlib.Path(scratch))
+            if not s3.is_complete(pathlib.Path(scratch)):
+                raise errors.ConfigError(
+                    "source_uri", source_uri, f"is not a complete model version (no {s3.COMPLETE_MARKER})"
+                )
             s3.upload_tree(scratch, target_uri, client=client)
 
     def training_api(self) -> str:

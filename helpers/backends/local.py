@@ -10,9 +10,11 @@ import logging
 import pathlib
 import shutil
 import subprocess
+from collections.abc import Callable
 from typing import Any
 
 from helpers import errors, image, manifests, report, settings as settings_module, state, workloads
+from helpers.aws import s3
 from helpers.backends import base
 from helpers.local import containers, deployments, tfjob as local_tfjob, trainjob as local_trainjob
 
@@ -65,6 +67,8 @@ class LocalBackend(base.Backend):
     """Runs everything on this machine; needs no AWS account and no cluster."""
 
     name = "local"
+    # How `copy_tree` copies one file; an attribute so a test can interrupt a copy half way.
+    copy_file: Callable[[pathlib.Path, pathlib.Path], object] = staticmethod(shutil.copyfile)
 
     def check_identity(self) -> report.Report:
         """Nothing to check off-cluster: report that AWS is not used."""
@@ -144,13 +148,25 @@ class LocalBackend(base.Backend):
         return containers.local_object_path(uri, settings=self.settings)
 
     def copy_tree(self, source_uri: str, target_uri: str) -> None:
-        """Copy into a hidden sibling folder, then rename it into place in one step."""
+        """Copy file by file, as an S3 upload lands, then write the completion marker last: the local
+        model server (like the cluster's sync sidecar) takes the version only once the marker is there.
+
+        A copy that stops half way leaves a version without a marker, which is never served; copying
+        again completes it. Raises ConfigError when the source is not a complete version itself, OSError
+        from `copy_file`.
+        """
         source = containers.local_object_path(source_uri, settings=self.settings)
         target = containers.local_object_path(target_uri, settings=self.settings)
-        partial = target.with_name(f".{target.name}.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(source, partial)
-        partial.rename(target)
+        if not s3.is_complete(source):
+            raise errors.ConfigError(
+                "source_uri", source_uri, f"is not a complete model version (no {s3.COMPLETE_MARKER})"
+            )
+        for path in sorted(source.rglob("*")):
+            if path.is_file() and path.name != s3.COMPLETE_MARKER:
+                destination = target / path.relative_to(source)
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                self.copy_file(path, destination)
+        s3.write_marker(target)
 
     def training_api(self) -> str:
         """`settings.training_api`; `auto` is TFJob here, the path the series' faults and benchmarks measure.

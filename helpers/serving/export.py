@@ -2,7 +2,8 @@
 
 Signature `serving_default`: input `x` float32 [None, 28, 28] pixels in [0, 1]; outputs
 `predictions` float32 softmax [None, 10] and `classes` int64 [None]. This is what model/model.py
-exports; the serving tests and benchmark export their models through here to match it.
+exports; the serving tests and benchmark export their models through here to match it. Like
+model.py, it writes the completion marker last, so the server takes the version only once it is whole.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import pathlib
 
 import keras
 import tensorflow as tf
+
+from helpers.aws import s3
 
 INPUT_NAME = "x"
 IMAGE_SHAPE = (28, 28)
@@ -32,6 +35,8 @@ class _Servable(tf.Module):  # type: ignore[misc]  # TensorFlow ships no type hi
 
 
 def export_classifier(model: keras.Model, directory: pathlib.Path) -> None:
-    """Save `model` (images [N, 28, 28] -> softmax [N, 10]) as a SavedModel in `directory`; returns None."""
+    """Save `model` (images [N, 28, 28] -> softmax [N, 10]) as a SavedModel in `directory`, then its
+    completion marker; returns None."""
     servable = _Servable(model)
     tf.saved_model.save(servable, str(directory), signatures={"serving_default": servable.serve})
+    s3.write_marker(directory)

@@ -1,9 +1,12 @@
 """Watch a model base path and keep its newest loadable version serving, as TF Serving does.
 
-Versions are numeric subdirectories of the base path. Each poll tries the versions newer than
-the one being served, newest first; the served version is swapped only after its successor has
-loaded and run, so a broken or half-copied directory never takes serving down. A directory that
-failed is tried again once its files change.
+Versions are numeric subdirectories of the base path that are complete: they hold the upload's
+completion marker (`s3.COMPLETE_MARKER`, written last) and every file it lists. On a cluster the
+s3-sync sidecar promotes only such versions to TF Serving; locally the object-store folder is the
+base path, so this check stands in for the sidecar and a half-uploaded version is never even tried.
+Each poll tries the complete versions newer than the one being served, newest first; the served
+version is swapped only after its successor has loaded and run, so a broken directory never takes
+serving down. A directory that failed is tried again once its files change.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from helpers.aws import s3
 from helpers.serving import savedmodel, status
 
 logger = logging.getLogger(__name__)
@@ -131,7 +135,7 @@ class VersionManager:
         return {
             int(entry.name): entry
             for entry in entries
-            if entry.name.isascii() and entry.name.isdigit() and entry.is_dir()
+            if entry.name.isascii() and entry.name.isdigit() and entry.is_dir() and s3.is_complete(entry)
         }
 
     def _set(self, version_status: VersionStatus) -> None:

@@ -107,6 +107,30 @@ def test_tree_round_trip(client, tmp_path: pathlib.Path) -> None:
         assert (tmp_path / "copy" / relative).read_bytes() == content
 
 
+def test_upload_tree_sends_completion_markers_last(client, tmp_path: pathlib.Path) -> None:
+    root = tmp_path / "export"
+    _write_tree(root / "1")
+    s3.write_marker(root / "1")
+    (root / "metrics.json").write_text("{}")
+    keys: list[str] = []
+    client.meta.events.register("before-parameter-build.s3.PutObject", lambda params, **_: keys.append(params["Key"]))
+    s3.upload_tree(root, "s3://data/models", client=client)
+    assert keys[-1] == f"models/1/{s3.COMPLETE_MARKER}"
+    assert sorted(keys[:-1]) == keys[:-1] and len(keys) == 5
+
+
+def test_a_version_is_complete_with_its_marker_and_every_file_it_lists(tmp_path: pathlib.Path) -> None:
+    version = tmp_path / "7"
+    files = _write_tree(version)
+    assert not s3.is_complete(version)
+    marker = s3.write_marker(version)
+    assert marker.read_text().splitlines() == sorted(files)
+    assert s3.is_complete(version)
+    (version / "variables" / "variables.index").unlink()  # listed, yet not there (yet)
+    assert not s3.is_complete(version)
+    assert not s3.is_complete(tmp_path / "missing")
+
+
 def test_download_tree_stays_inside_its_prefix(client, tmp_path: pathlib.Path) -> None:
     client.put_object(Bucket="data", Key="models/1/a", Body=b"a")
     client.put_object(Bucket="data", Key="models/10/b", Body=b"b")

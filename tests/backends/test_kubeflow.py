@@ -9,6 +9,7 @@ import boto3
 import pytest
 
 from helpers import backends, errors, image, settings as settings_module, state, workloads
+from helpers.aws import s3
 from tests.aws.conftest import ACCESS_KEY, SECRET_KEY
 from tests.cluster import fake_api as fake_api_module, objects
 from tests.cluster.objects import NAMESPACE
@@ -215,14 +216,20 @@ def test_fetch_and_copy_tree_go_through_s3(kubeflow_settings: settings_module.Se
     backend = backends.get(settings=kubeflow_settings)
     backend.ensure_storage()
     bucket = backend.settings.bucket
-    (tmp_path / "saved_model.pb").write_bytes(b"model")
-    backend.upload(tmp_path / "saved_model.pb", f"s3://{bucket}/models/mnist/1/saved_model.pb")
+    version = tmp_path / "version"
+    version.mkdir()
+    (version / "saved_model.pb").write_bytes(b"model")
+    backend.upload(version / "saved_model.pb", f"s3://{bucket}/models/mnist/1/saved_model.pb")
+    with pytest.raises(errors.ConfigError, match="not a complete model version"):
+        backend.copy_tree(f"s3://{bucket}/models/mnist/1", f"s3://{bucket}/models/mnist/2")
+    backend.upload(s3.write_marker(version), f"s3://{bucket}/models/mnist/1/{s3.COMPLETE_MARKER}")
     backend.copy_tree(f"s3://{bucket}/models/mnist/1", f"s3://{bucket}/models/mnist/2")
     fetched = backend.fetch(f"s3://{bucket}/models/mnist")
     assert (
         (fetched / "1" / "saved_model.pb").read_bytes() == (fetched / "2" / "saved_model.pb").read_bytes() == b"model"
     )
     assert backend.fetch(f"s3://{bucket}/models/mnist/2/saved_model.pb").read_bytes() == b"model"
+    assert s3.is_complete(fetched / "2")
 
 
 # ## Kubeflow Trainer v2: the TrainJob path

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import requests
 
+from helpers.aws import s3
 from helpers.serving import server
 
 MODEL = "/v1/models/mnist"
@@ -107,6 +108,7 @@ def test_new_versions_hot_swap_and_broken_ones_never_serve(start_server, base_pa
     broken = base_path / "3"
     broken.mkdir()
     (broken / "saved_model.pb").write_bytes(b"\x00garbage")
+    s3.write_marker(broken)  # uploaded whole, yet its graph is garbage
     _wait_for(lambda: "3" in states())
     time.sleep(5 * 0.2)  # a few more poll intervals
     three = requests.get(f"{process.url}{MODEL}/versions/3", timeout=10).json()["model_version_status"][0]

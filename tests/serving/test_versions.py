@@ -10,6 +10,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from helpers.aws import s3
 from helpers.serving import status, versions
 
 MODEL_NAME = "mnist"
@@ -48,6 +49,7 @@ def test_a_broken_version_never_replaces_the_served_one(
     broken = base_path / "7"
     broken.mkdir()
     (broken / "saved_model.pb").write_bytes(b"garbage")
+    s3.write_marker(broken)  # uploaded whole, yet its graph is garbage
     for _ in range(3):
         manager.poll()
     assert manager.servable(MODEL_NAME, None).version == 1

@@ -25,6 +25,7 @@ import requests
 import waitress.server
 from PIL import Image, ImageDraw, ImageFont
 
+from helpers.aws import s3
 from webui import preprocess
 
 REPOSITORY_ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -239,6 +240,7 @@ def export_centroid_model(directory: pathlib.Path) -> None:
         check=False,
     )
     assert exported.returncode == 0, exported.stderr[-3000:]
+    s3.write_marker(directory)  # last, as every export does: the model server takes only complete versions
 
 
 class Served:
