@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from helpers import settings as settings_module
+from helpers.cluster import _fetch, _kinds
 from tests import rbac
+from tests.cluster import fake_api as fake_api_module
 from tests.cluster.objects import NAMESPACE
 
 ISTIO_NETWORKING = "networking.istio.io"
@@ -107,3 +112,19 @@ def test_denials_name_the_request_and_the_releases_and_skip_what_was_asked_first
 def test_an_unknown_release_is_refused() -> None:
     with pytest.raises(KeyError, match=r"v1\.8\.0"):
         rbac.rules("v1.8.0")
+
+
+@pytest.mark.rbac_exempt(reason="reads a Secret in another namespace on purpose, to show the proof would refuse it")
+def test_the_proof_names_a_request_outside_the_profile_namespace(
+    api: Any, fake_api: fake_api_module.FakeApiServer, cluster_settings: settings_module.Settings
+) -> None:
+    secrets = _kinds.by_name("Secret")
+    assert (
+        _fetch.get_or_none(
+            secrets, "aws-secret", api=api, settings=cluster_settings, namespace="kubeflow", action="read"
+        )
+        is None
+    )
+    (denied,) = rbac.denials(fake_api.requests, namespace=NAMESPACE, granted=fake_api.granted)
+    assert "GET /api/v1/namespaces/kubeflow/secrets/aws-secret" in denied
+    assert "outside the profile namespace" in denied
