@@ -54,7 +54,7 @@ class Plan:
             )
         return (
             f"No Kubeflow Tensorboard API here: TensorBoard runs as our own Deployment and Service, serving under"
-            f" {self.service_path}; its gateway route is applied only where this ServiceAccount may."
+            f" {self.service_path}; on a cluster its gateway route is applied only where this ServiceAccount may."
         )
 
 
