@@ -27,7 +27,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from controlplane import build, cluster as cluster_module, errors
@@ -83,19 +83,26 @@ class Operator:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
+# The rotator parses keys with x509.ParsePKCS1PrivateKey: RSA, in the traditional PKCS #1 form.
+RSA_BITS = 2048
 
 
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+def _key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+
+
+def _pem_key(key: rsa.RSAPrivateKey) -> bytes:
     return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
     )
 
 
 def certificates(folder: pathlib.Path) -> dict[str, bytes]:
     """ca.crt, ca.key, tls.crt and tls.key as the rotator accepts them (made once per folder)."""
     names = ("ca.crt", "ca.key", "tls.crt", "tls.key")
+    if (folder / "ca.key").is_file() and b"RSA PRIVATE KEY" not in (folder / "ca.key").read_bytes():
+        for name in names:
+            (folder / name).unlink(missing_ok=True)  # made by an earlier version, in a form the rotator refuses
     if all((folder / name).is_file() for name in names):
         return {name: (folder / name).read_bytes() for name in names}
     now = datetime.datetime.now(datetime.UTC)
