@@ -44,8 +44,9 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Jupyter refuses to start as root unless told; as root (a container, a CI machine) say so explicitly.
 lab: install
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 bench: install
 	$(BIN)/python bench/run_all.py

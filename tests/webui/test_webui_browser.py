@@ -120,6 +120,20 @@ def test_page_shows_an_image_and_ten_bars_summing_to_one(
     assert (tmp_path / "page.png").stat().st_size > 10_000
 
 
+def test_the_page_loads_without_a_failed_request(served_under_prefix: Served, page: sync_api.Page) -> None:
+    failed: list[str] = []
+    page.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    page.goto(served_under_prefix.url + PREFIX + "/")
+    sync_api.expect(page.locator("#example-image")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    assert failed == []
+    # Headless Chromium never asks for a favicon; a headed one asks /favicon.ico unless the page names one.
+    icon = page.locator("link[rel=icon]").evaluate("link => link.href")
+    assert icon.startswith(served_under_prefix.url + PREFIX + "/")
+    assert page.request.get(icon).status == 200
+
+
 def test_button_loads_another_image(served: Served, page: sync_api.Page) -> None:
     page.goto(served.url + "/")
     image = page.locator("#example-image")
