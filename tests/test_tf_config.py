@@ -6,15 +6,21 @@ import importlib.util
 import json
 import os
 import pathlib
+import signal
+import socket
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
 
 from helpers.local import tfjob
 
-TF_CONFIG_PY = pathlib.Path(__file__).resolve().parent.parent / "model" / "tf_config.py"
+REPO = pathlib.Path(__file__).resolve().parent.parent
+TF_CONFIG_PY = REPO / "model" / "tf_config.py"
+# Seconds for a replica to import TensorFlow and start its server on a loaded 2-core machine.
+SERVER_START_S = 120
 
 
 def _import() -> Any:
@@ -94,3 +100,32 @@ def test_the_script_prints_what_a_pod_gets() -> None:
     env.pop("TF_CONFIG", None)
     shown = subprocess.run([sys.executable, str(TF_CONFIG_PY)], env=env, capture_output=True, text=True, check=True)
     assert json.loads(shown.stdout)["cluster"]["chief"] == ["mnist-train-chief-0-0.mnist-train.ns.svc:2222"]
+
+
+def test_model_py_builds_its_tf_config_in_a_jobset_pod(tmp_path: pathlib.Path) -> None:
+    """model.py in a TrainJob's ps pod (JobSet's env, no TF_CONFIG) takes its role and cluster from tf_config.py."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, **pod_env("ps", 0, workers=1), "TF_PORT": str(port), "PYTHONPATH": str(REPO)}
+    env.pop("TF_CONFIG", None)
+    log = tmp_path / "ps-0.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, str(REPO / "model" / "model.py"), "--tf-train-steps=1"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while "serving as ps 0" not in log.read_text() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        text = log.read_text()
+        assert "serving as ps 0" in text, text[-2000:]
+        assert f"'ps': ['mnist-train-ps-0-0.mnist-train.ns.svc:{port}']" in text
+        assert f"'chief': ['mnist-train-chief-0-0.mnist-train.ns.svc:{port}']" in text
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
