@@ -226,7 +226,10 @@ class KubeflowBackend(base.Backend):
         runtime_name = job["spec"]["runtimeRef"]["name"]
         served = self._discover(runtime_name)
         training_apis.choose("trainjob", served, runtime_name=runtime_name)
-        return local_trainjob.replica_specs(job, served.runtime or {})
+        runtime = served.runtime
+        if served.runtime_unreadable or not runtime:  # judged by the repository's copy, as installed from it
+            runtime = workloads.training_runtime(settings=self.settings)
+        return local_trainjob.replica_specs(job, runtime)
 
     def _task_log(self, job: manifests.Resource, role: str, index: int, *, tail_lines: int | None) -> str:
         name = job["metadata"]["name"]

@@ -44,6 +44,9 @@ class Served:
     """TrainJob (trainer.kubeflow.org/v1alpha1) is served: Kubeflow Trainer v2 is installed."""
     runtime: dict[str, Any] | None
     """The ClusterTrainingRuntime the TrainJob names, or None when it is not installed."""
+    runtime_unreadable: bool = False
+    """This identity may not read ClusterTrainingRuntimes (Trainer installed without its Kubeflow overlay,
+    which lets every authenticated user read them); `runtime` is then a stand-in: an empty dict."""
 
 
 def served_resources(api_version: str, *, api: Any, settings: settings_module.Settings) -> set[str]:
@@ -72,12 +75,20 @@ def discover(*, api: Any, settings: settings_module.Settings, runtime_name: str)
     tfjob = "tfjobs" in served_resources(TFJOB_API, api=api, settings=settings)
     trainer = served_resources(TRAINER_API, api=api, settings=settings)
     runtime = None
+    unreadable = False
     if "trainjobs" in trainer and "clustertrainingruntimes" in trainer:
         kind = _kinds.by_name("ClusterTrainingRuntime")
-        runtime = _fetch.get_or_none(
-            kind, runtime_name, api=api, settings=settings, namespace=settings.namespace, action="read"
-        )
-    return Served(tfjob=tfjob, trainjob="trainjobs" in trainer, runtime=runtime)
+        try:
+            runtime = _fetch.get_or_none(
+                kind, runtime_name, api=api, settings=settings, namespace=settings.namespace, action="read"
+            )
+        except errors.ClusterError as e:
+            if e.status != 403:
+                raise
+            # Trainer's admission webhook still refuses a TrainJob whose runtime is missing, with its own words.
+            logger.warning("may not read ClusterTrainingRuntime %r (%s): assuming it is installed", runtime_name, e)
+            runtime, unreadable = {}, True
+    return Served(tfjob=tfjob, trainjob="trainjobs" in trainer, runtime=runtime, runtime_unreadable=unreadable)
 
 
 def choose(wanted: str, served: Served, *, runtime_name: str) -> str:

@@ -354,3 +354,17 @@ def test_a_trainjob_whose_counts_the_installed_runtime_cannot_run_is_refused_bef
     with pytest.raises(errors.ConfigError, match="num_ps"):
         backends.get(settings=settings).run_training(_trainjob(settings))
     assert fake_api.get(TRAINER, "trainjobs", NAMESPACE, "mnist-train") is None
+
+
+@TRAINER_RBAC
+def test_a_runtime_this_identity_may_not_read_is_assumed_installed(
+    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
+) -> None:
+    _trainer_cluster(fake_api, runtime=False, tfjob=False)
+    fake_api.deny("get", "clustertrainingruntimes")
+    settings = kubeflow_settings.model_copy(update={"bucket": "mnist-bucket"})
+    complete = {"conditions": [{"type": "Complete", "status": "True", "reason": "AllJobsCompleted", "message": "ok"}]}
+    fake_api.script_status(TRAINER, "trainjobs", NAMESPACE, "mnist-train", complete)
+    backend = backends.get(settings=settings)
+    assert backend.training_api() == "trainjob"
+    assert backend.run_training(_trainjob(settings)) == complete
