@@ -1,8 +1,10 @@
-"""IAM: a least-privilege policy for the series' bucket and repository, kept current and attached to a role.
+"""IAM: the two policies of the series, and keeping the pods' one current and attached to a role.
 
-It replaces the AmazonS3FullAccess / AmazonEC2ContainerRegistryFullAccess grants of the
-upstream example: pods may list and read/write objects in one bucket and push/pull the
-series' repositories, nothing else. The document lives in manifests/iam-policy.json.
+The pods' policy (manifests/iam-policy.json) replaces the upstream example's AmazonS3FullAccess /
+AmazonEC2ContainerRegistryFullAccess: exactly what the pods call, on one bucket and the series'
+repositories. The notebook's own identity needs more (creating the bucket, the repositories and the
+pods' policy, describing images, clean-up): manifests/notebook-iam-policy.json documents that, for an
+administrator to grant; the pods' policy is never widened to make the notebook work.
 """
 
 from __future__ import annotations
@@ -25,10 +27,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 POLICY_TEMPLATE = manifests.MANIFESTS_DIR / "iam-policy.json"
+NOTEBOOK_POLICY_TEMPLATE = manifests.MANIFESTS_DIR / "notebook-iam-policy.json"
+# The notebook policy's statements about the role the pods' policy is attached to; left out without one.
+ROLE_STATEMENTS = frozenset({"SeeTheRolesPolicies", "AttachOnlyThePodsPolicyToTheRole"})
 # IAM keeps at most 5 versions of a managed policy; a 6th needs an old one deleted first.
 MAX_POLICY_VERSIONS = 5
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _REPOSITORY_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:ecr:[a-z0-9-]+:[0-9]{12}:repository/[a-z0-9._/-]+")
+_POLICY_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:policy/[\w+=,.@-]{1,128}")
+_ROLE_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +63,34 @@ def policy_document(*, partition: str, bucket: str, repository_arns: Sequence[st
     document: dict[str, Any] = json.loads(
         manifests.render_text(POLICY_TEMPLATE.read_text(), values, source=POLICY_TEMPLATE.name)
     )
+    return document
+
+
+def notebook_policy_document(
+    *, partition: str, bucket: str, repository_arns: Sequence[str], pods_policy_arn: str, role_arn: str = ""
+) -> dict[str, Any]:
+    """The policy the notebook's own identity needs for 01-06 and clean-up, on this bucket, these repositories,
+    the pods' policy and (when given) the role it is attached to; raises ConfigError for a bad name.
+
+    Without `role_arn` the statements about attaching the pods' policy are left out.
+    """
+    # The pods' document checks partition, bucket and repositories the same way.
+    policy_document(partition=partition, bucket=bucket, repository_arns=repository_arns)
+    if not _POLICY_ARN.fullmatch(pods_policy_arn):
+        raise errors.ConfigError("pods_policy_arn", pods_policy_arn, "is not an IAM policy ARN")
+    if role_arn and not _ROLE_ARN.fullmatch(role_arn):
+        raise errors.ConfigError("role_arn", role_arn, "is not an IAM role ARN")
+    values = {
+        "partition": partition,
+        "bucket": bucket,
+        "repository_arns": json.dumps(sorted(repository_arns)),
+        "pods_policy_arn": pods_policy_arn,
+        "role_arn": role_arn or "none",
+    }
+    source = NOTEBOOK_POLICY_TEMPLATE
+    document: dict[str, Any] = json.loads(manifests.render_text(source.read_text(), values, source=source.name))
+    if not role_arn:
+        document["Statement"] = [item for item in document["Statement"] if item["Sid"] not in ROLE_STATEMENTS]
     return document
 
 

@@ -64,6 +64,31 @@ def policy_name(settings: settings_module.Settings) -> str:
     return f"{settings.app_name}-{settings.bucket}-access"[:128]
 
 
+def notebook_policy(*, settings: settings_module.Settings, account: str, node_role_name: str = "") -> dict[str, Any]:
+    """The IAM policy an administrator grants the notebook's own identity (manifests/notebook-iam-policy.json)
+    for these settings in `account`; the role is `settings.role_arn`, else `node_role_name`, else none."""
+    bucket = settings.bucket or partition.default_bucket_name(account, settings.region, settings.app_name)
+    name = partition.partition_for(settings.region)
+    role_arn = settings.role_arn or (
+        partition.arn("iam", f"role/{node_role_name}", partition=name, account=account) if node_role_name else ""
+    )
+    return iam.notebook_policy_document(
+        partition=name,
+        bucket=bucket,
+        repository_arns=[
+            partition.repository_arn(account, settings.region, repository)
+            for repository in (settings.repository, settings.ui_repository)
+        ],
+        pods_policy_arn=partition.arn(
+            "iam",
+            f"policy/{policy_name(settings.model_copy(update={'bucket': bucket}))}",
+            partition=name,
+            account=account,
+        ),
+        role_arn=role_arn,
+    )
+
+
 def setup(*, settings: settings_module.Settings, node_role_name: str = "") -> SetupReport:
     """Check identity and access, then ensure the bucket, both repositories and least-privilege policy.
 
