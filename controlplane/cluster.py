@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import os
 import pathlib
 import secrets
 import shutil
@@ -31,6 +30,7 @@ from typing import Any
 import yaml
 
 from controlplane import build, errors, pki
+from helpers import files
 from helpers.local import pids, ports
 
 logger = logging.getLogger(__name__)
@@ -140,10 +140,7 @@ def _read_record(folder: pathlib.Path) -> dict[str, Any]:
 
 
 def _write_record(folder: pathlib.Path, record: dict[str, Any]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    scratch = folder / (RECORD + ".tmp")
-    scratch.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(scratch, folder / RECORD)
+    files.write_json(folder / RECORD, record)
 
 
 def _cluster(folder: pathlib.Path, record: dict[str, Any]) -> Cluster:

@@ -8,12 +8,10 @@ never leaves a half-written file that breaks every later notebook.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import tempfile
 from typing import Any
 
-from helpers import errors
+from helpers import errors, files
 
 STATE_FILE = "state.json"
 
@@ -43,11 +41,7 @@ def read(state_dir: pathlib.Path) -> dict[str, Any]:
 
 
 def _write(state_dir: pathlib.Path, content: dict[str, Any]) -> None:
-    handle, temporary = tempfile.mkstemp(dir=state_dir, prefix=".state-", suffix=".json")
-    with os.fdopen(handle, "w") as file:
-        json.dump(content, file, indent=2, sort_keys=True)
-        file.write("\n")
-    os.replace(temporary, path(state_dir))
+    files.write_json(path(state_dir), content, sort_keys=True)
 
 
 def get(state_dir: pathlib.Path, section: str) -> dict[str, Any]:

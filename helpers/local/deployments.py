@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
-from helpers import errors, manifests, settings as settings_module
+from helpers import errors, files, manifests, settings as settings_module
 from helpers.local import containers, pids, probes, restarts, services, supervisor
 
 logger = logging.getLogger(__name__)
@@ -207,9 +207,9 @@ def _start(
         "readiness": readiness,
     }
     # Recorded before anything else can fail, so that delete() can always find the process.
-    _record_path(name, settings=settings).write_text(json.dumps(record, indent=2))
+    files.write_json(_record_path(name, settings=settings), record)
     record["services"] = _service_urls(deployment, process, resources=resources, settings=settings)
-    _record_path(name, settings=settings).write_text(json.dumps(record, indent=2))
+    files.write_json(_record_path(name, settings=settings), record)
     logger.info("%s: started pid %s, log %s, %s", name, popen.pid, log_path, record["services"] or "no Service")
     return record["services"]
 

@@ -8,12 +8,10 @@ later notebook (another kernel) can rewrite the same names to `127.0.0.1:<port>`
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import tempfile
 from typing import TypedDict
 
-from helpers import errors, settings as settings_module
+from helpers import errors, files, settings as settings_module
 
 REGISTRY_FILE = "services.json"
 
@@ -48,12 +46,7 @@ def read(settings: settings_module.Settings) -> dict[str, LocalService]:
 
 
 def _write(settings: settings_module.Settings, content: dict[str, LocalService]) -> None:
-    path = _path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".services-", suffix=".json")
-    with os.fdopen(handle, "w") as file:
-        json.dump(content, file, indent=2, sort_keys=True)
-    os.replace(temporary, path)
+    files.write_json(_path(settings), content, sort_keys=True)
 
 
 def register(

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
-import os
 import pathlib
-import tempfile
 from typing import Any
+
+from helpers import files
 
 ConditionType = str  # Created, Running, Restarting, Succeeded, Failed
 TERMINAL = ("Succeeded", "Failed")
@@ -92,8 +91,4 @@ class TFJobStatus:
 
     def write(self, path: pathlib.Path) -> None:
         """Write the status atomically to `path`, so readers never see half a file."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".status-", suffix=".json")
-        with os.fdopen(handle, "w") as file:
-            json.dump(self.to_dict(), file, indent=2)
-        os.replace(temporary, path)
+        files.write_json(path, self.to_dict())

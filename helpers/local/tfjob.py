@@ -18,7 +18,7 @@ import subprocess
 from collections.abc import Mapping
 from typing import Any
 
-from helpers import errors, settings as settings_module
+from helpers import errors, files, settings as settings_module
 from helpers.local import containers, pids, ports, restarts, services, status as status_module, supervisor
 
 logger = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ class _Job:
         """Follow supervisor events: record pids, flip Running/Restarting, rewrite the status."""
         if event == "started":
             self.records[replica] = pids.record(detail, [])
-            (self.directory / PIDS_FILE).write_text(json.dumps(self.records))
+            files.write_json(self.directory / PIDS_FILE, self.records)
         if event == "restarting":
             self.status.set_condition(
                 "Restarting", f"{self.title} is restarting because {replica} exited with code {detail}."
