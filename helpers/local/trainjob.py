@@ -47,15 +47,21 @@ def _node_container(role: str, pod: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _check_counts(role: str, count: int, container: Mapping[str, Any]) -> None:
-    """The TF_NUM_* variable a role's tasks read must equal its pod count, or TF_CONFIG lists the wrong tasks."""
-    for counted, variable in COUNT_ENV.items():
-        values = [item.get("value") for item in container.get("env") or [] if item.get("name") == variable]
-        if counted == role and values and str(values[-1]) != str(count):
-            raise errors.ConfigError(
-                "num_ps" if role == "ps" else "num_workers",
-                values[-1],
-                f"{variable} does not match the {count} {role} pod(s) the runtime and the TrainJob give",
-            )
+    """The count model/tf_config.py reads for a role (TF_NUM_*, 1 when unset; the chief is always 1) must be its
+    pod count, or TF_CONFIG lists tasks that do not exist."""
+    if role == "chief":
+        if count != 1:
+            raise errors.ConfigError("replicatedJobs[chief].parallelism", count, "a TensorFlow job has one chief")
+        return
+    variable = COUNT_ENV[role]
+    values = [str(item.get("value")) for item in container.get("env") or [] if item.get("name") == variable]
+    read = values[-1] if values else "1"
+    if read != str(count):
+        raise errors.ConfigError(
+            "num_ps" if role == "ps" else "num_workers",
+            read,
+            f"{variable} does not match the {count} {role} pod(s) the runtime and the TrainJob give",
+        )
 
 
 def replica_specs(trainjob: Mapping[str, Any], runtime: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

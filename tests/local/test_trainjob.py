@@ -72,6 +72,11 @@ def make_runtime(change: Any) -> dict[str, Any]:
     return runtime
 
 
+def without_worker_count(job: dict[str, Any]) -> dict[str, Any]:
+    job["spec"]["trainer"]["env"] = []
+    return job
+
+
 def _jobs(runtime: dict[str, Any]) -> list[dict[str, Any]]:
     jobs: list[dict[str, Any]] = runtime["spec"]["template"]["spec"]["replicatedJobs"]
     return jobs
@@ -88,15 +93,18 @@ def _jobs(runtime: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         (make_runtime(lambda r: _jobs(r).pop()), trainjob_of("x"), "replicatedJobs"),
         (make_runtime(lambda r: _jobs(r)[2]["template"]["spec"].update(parallelism=2)), trainjob_of("x"), "num_ps"),
-        (RUNTIME, trainjob_of("x", workers=2) | {"spec": {**trainjob_of("x")["spec"], "trainer": {"numNodes": 3}}}, ""),
+        (
+            make_runtime(lambda r: _jobs(r)[1]["template"]["spec"].update(parallelism=2)),
+            trainjob_of("x"),
+            "replicatedJobs[chief].parallelism",
+        ),
+        # numNodes 3 without TF_NUM_WORKERS: tf_config.py would read 1 and list one worker.
+        (RUNTIME, without_worker_count(trainjob_of("x", workers=3)), "num_workers"),
     ],
 )
 def test_a_runtime_or_job_that_cannot_run_is_refused(
     runtime: dict[str, Any], job: dict[str, Any], parameter: str
 ) -> None:
-    if not parameter:  # numNodes 3 but TF_NUM_WORKERS 1 (the runtime's default): TF_CONFIG would list 1 worker
-        job["spec"]["trainer"]["env"] = [{"name": "TF_NUM_WORKERS", "value": "1"}]
-        parameter = "num_workers"
     with pytest.raises(errors.ConfigError) as caught:
         trainjob.replica_specs(job, runtime)
     assert caught.value.parameter == parameter
