@@ -50,8 +50,9 @@ def _render(name: str, settings: settings_module.Settings, values: Mapping[str, 
 def build_job(
     *, settings: settings_module.Settings, tag: str, dockerfile: str, context_uri: str, image: str, builder_image: str
 ) -> list[manifests.Resource]:
-    """The in-cluster image build: a ConfigMap for ECR login and the executor Job."""
+    """The in-cluster image build: a ConfigMap for ECR login (to `image`'s registry only) and the executor Job."""
     values = {
+        "registry": image.split("/", 1)[0],
         "tag": tag,
         "dockerfile": dockerfile,
         "context_uri": context_uri,

@@ -21,7 +21,7 @@ def test_requirements_are_pinned_to_the_versions_the_tests_run() -> None:
 
 def test_dockerfile_pins_the_base_runs_as_non_root_and_serves_with_waitress() -> None:
     dockerfile = (WEBUI_DIR / "Dockerfile").read_text()
-    assert re.search(r"^FROM python:\d+\.\d+\.\d+-slim-\w+$", dockerfile, re.MULTILINE)
+    assert re.search(r"^FROM public\.ecr\.aws/docker/library/python:\d+\.\d+\.\d+-slim-\w+$", dockerfile, re.MULTILINE)
     users = re.findall(r"^USER (\S+)$", dockerfile, re.MULTILINE)
     assert users and users[-1] not in {"root", "0"}
     assert re.search(r"^HEALTHCHECK .*\n?.*/healthz", dockerfile, re.MULTILINE)
