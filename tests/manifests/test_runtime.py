@@ -5,6 +5,7 @@ It is an administrator's file, applied as it is (`kubectl apply -f`), so it is r
 
 from __future__ import annotations
 
+import pathlib
 from typing import Any
 
 import pytest
@@ -83,3 +84,14 @@ def test_pods_are_well_mannered(job: dict[str, Any]) -> None:
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert set(container["resources"]) == {"requests", "limits"}
     assert container["envFrom"] == [{"secretRef": {"name": "aws-secret", "optional": True}}], "absent with IRSA"
+
+
+# Trainer v2.2.0's CRDs (tests/crds/README.md): the release before the one the control plane runs.
+TRAINER_V2_2 = pathlib.Path(__file__).resolve().parents[1] / "crds" / "trainer-v2.2.0"
+
+
+def test_both_manifests_are_valid_on_trainer_v2_2_too() -> None:
+    (trainjob,) = cases.by_id("trainjob-default").resources()
+    (custom,) = cases.by_id("trainjob-custom").resources()
+    for resource in (RUNTIME, trainjob, custom):
+        assert validation.validate(resource, schemas_dir=TRAINER_V2_2).startswith("trainer.kubeflow.org_")
