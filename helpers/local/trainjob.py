@@ -28,6 +28,8 @@ TRAINER_CONTAINER = "node"
 ROLES = {"chief": "Chief", "ps": "PS", "worker": "Worker"}
 # The env model/tf_config.py reads the task counts from; they must match the pod counts.
 COUNT_ENV = {"ps": "TF_NUM_PS", "worker": "TF_NUM_WORKERS"}
+# A batch Job's backoffLimit when its spec names none (Kubernetes' default).
+JOB_BACKOFF_LIMIT = 6
 
 
 def _upsert_env(container: dict[str, Any], env: list[dict[str, Any]]) -> None:
@@ -105,7 +107,7 @@ def replica_specs(trainjob: Mapping[str, Any], runtime: Mapping[str, Any]) -> di
             "replicas": count,
             # JobSet's webhook defaults a pod's restartPolicy to OnFailure.
             "restartPolicy": pod["spec"].get("restartPolicy", "OnFailure"),
-            "backoffLimit": job_spec.get("backoffLimit"),
+            "backoffLimit": int(job_spec.get("backoffLimit", JOB_BACKOFF_LIMIT)),
             "template": {"metadata": pod.get("metadata") or {}, "spec": pod_spec},
         }
     if set(specs) != set(ROLES.values()):
@@ -119,10 +121,7 @@ def as_tfjob(trainjob: Mapping[str, Any], runtime: Mapping[str, Any]) -> dict[st
     Each Job's backoffLimit counts alone on a cluster; the runner has one for the whole job, the smallest.
     """
     specs = replica_specs(trainjob, runtime)
-    limits = [spec.pop("backoffLimit") for spec in specs.values()]
-    run_policy: dict[str, Any] = {}
-    if any(limit is not None for limit in limits):
-        run_policy["backoffLimit"] = min(int(limit) for limit in limits if limit is not None)
+    run_policy: dict[str, Any] = {"backoffLimit": min(spec.pop("backoffLimit") for spec in specs.values())}
     if trainjob.get("spec", {}).get("activeDeadlineSeconds"):
         run_policy["activeDeadlineSeconds"] = int(trainjob["spec"]["activeDeadlineSeconds"])
     return {
