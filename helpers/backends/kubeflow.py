@@ -203,11 +203,14 @@ class KubeflowBackend(base.Backend):
 
         A TFJob ends Succeeded, a TrainJob Complete (its JobSet's success policy: the chief). A TrainJob is
         first checked against the runtime the cluster has: raises ClusterError when it is missing, ConfigError
-        when its counts differ from the job's.
+        when its counts differ from the job's; then it is written in the fields of the cluster's Trainer
+        release (`training_apis.for_trainer`: Kubeflow 1.11's Trainer v2.1 has no runtimePatches).
         """
         name = job["metadata"]["name"]
         if job["kind"] == "TrainJob":
             self._trainjob_specs(job)
+            fields = training_apis.trainjob_spec_fields(api=self.api, settings=self.settings)
+            job = training_apis.for_trainer(job, fields)
         # Re-submitting a finished job would change nothing (a TrainJob's trainer is immutable): remove it first.
         delete.delete([job], api=self.api, settings=self.settings)
         apply.apply([job], api=self.api, settings=self.settings)

@@ -91,6 +91,62 @@ def discover(*, api: Any, settings: settings_module.Settings, runtime_name: str)
     return Served(tfjob=tfjob, trainjob="trainjobs" in trainer, runtime=runtime, runtime_unreadable=unreadable)
 
 
+def trainjob_spec_fields(*, api: Any, settings: settings_module.Settings) -> set[str] | None:
+    """The fields of TrainJob's `spec` that the cluster's Trainer release knows, from its OpenAPI v3 document.
+
+    None when the server publishes no such document (or refuses it): then the newest fields are assumed.
+    Raises ClusterError for other failures.
+    """
+    call = _api.Call(
+        verb="get",
+        path=f"/openapi/v3/apis/{TRAINER_API}",
+        action="read the schema of",
+        target=f"API group version {TRAINER_API}",
+        rbac_resource="",
+    )
+    try:
+        answer = _api.request(api, call, settings=settings)
+    except errors.ClusterError as e:
+        if e.status in (403, 404):
+            return None
+        raise
+    for schema in ((answer.get("components") or {}).get("schemas") or {}).values():
+        kinds = [gvk.get("kind") for gvk in schema.get("x-kubernetes-group-version-kind") or []]
+        if "TrainJob" in kinds:
+            return set((schema.get("properties") or {}).get("spec", {}).get("properties") or {})
+    return None
+
+
+def for_trainer(job: dict[str, Any], fields: set[str] | None) -> dict[str, Any]:
+    """`job` (a TrainJob rendered for Trainer v2.2+) as the cluster's Trainer takes it, given its `spec` `fields`.
+
+    Trainer v2.1 (Kubeflow 1.11) names the pods' ServiceAccount in `podTemplateOverrides` instead of
+    `runtimePatches` and has no `activeDeadlineSeconds` (the notebook's own wait still ends a stuck run);
+    other fields a release does not know are left out with a warning. Returns a copy; `job` is unchanged.
+    """
+    if fields is None:
+        return job
+    spec = dict(job["spec"])
+    for field in sorted(set(spec) - fields):
+        value = spec.pop(field)
+        if field == "runtimePatches" and "podTemplateOverrides" in fields:
+            spec["podTemplateOverrides"] = [_as_override(patch) for patch in value]
+        else:
+            logger.warning("this cluster's Trainer has no TrainJob field spec.%s: left out", field)
+    return {**job, "spec": spec}
+
+
+def _as_override(patch: dict[str, Any]) -> dict[str, Any]:
+    """A v2.2+ runtime patch of pod specs as a v2.1 podTemplateOverride (ServiceAccount and such)."""
+    jobs = ((patch.get("trainingRuntimeSpec") or {}).get("template") or {}).get("spec", {}).get("replicatedJobs") or []
+    pod_specs = [job["template"]["spec"]["template"].get("spec") or {} for job in jobs]
+    if any(pod_spec != pod_specs[0] for pod_spec in pod_specs):
+        raise errors.ConfigError(
+            "runtimePatches", patch.get("manager"), "Trainer v2.1 takes one pod override per patch"
+        )
+    return {"targetJobs": [{"name": job["name"]} for job in jobs], "spec": pod_specs[0] if pod_specs else {}}
+
+
 def choose(wanted: str, served: Served, *, runtime_name: str) -> str:
     """The API to train with, "tfjob" or "trainjob", for the setting `training_api` = `wanted`.
 

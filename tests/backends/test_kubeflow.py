@@ -11,7 +11,7 @@ import pytest
 from helpers import backends, errors, image, settings as settings_module, state, workloads
 from helpers.aws import s3
 from tests.aws.conftest import ACCESS_KEY, SECRET_KEY
-from tests.cluster import fake_api as fake_api_module, objects
+from tests.cluster import fake_api as fake_api_module, objects, test_training_apis
 from tests.cluster.objects import NAMESPACE
 
 pytestmark = pytest.mark.usefixtures("mocked_aws", "kube_config")
@@ -368,3 +368,18 @@ def test_a_runtime_this_identity_may_not_read_is_assumed_installed(
     backend = backends.get(settings=settings)
     assert backend.training_api() == "trainjob"
     assert backend.run_training(_trainjob(settings)) == complete
+
+
+@TRAINER_RBAC
+def test_on_trainer_v2_1_the_trainjob_is_written_in_its_fields(
+    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
+) -> None:
+    _trainer_cluster(fake_api)
+    fake_api.openapi["trainer.kubeflow.org/v1alpha1"] = test_training_apis.openapi_document("v2.1.0")
+    settings = kubeflow_settings.model_copy(update={"bucket": "mnist-bucket"})
+    complete = {"conditions": [{"type": "Complete", "status": "True", "reason": "AllJobsCompleted", "message": "ok"}]}
+    fake_api.script_status(TRAINER, "trainjobs", NAMESPACE, "mnist-train", complete)
+    backends.get(settings=settings).run_training(_trainjob(settings))
+    stored = fake_api.get(TRAINER, "trainjobs", NAMESPACE, "mnist-train")
+    assert stored is not None and "runtimePatches" not in stored["spec"]
+    assert stored["spec"]["podTemplateOverrides"][0]["spec"] == {"serviceAccountName": settings.service_account}

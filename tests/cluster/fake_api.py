@@ -36,6 +36,7 @@ _PATH = re.compile(
 )
 # Cluster-scoped objects (a ClusterTrainingRuntime) are stored under the namespace "".
 _CLUSTER_PATH = re.compile(r"^/(?P<group_version>api/v1|apis/[^/]+/[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?$")
+OPENAPI_PREFIX = "/openapi/v3/apis/"
 _GROUP_VERSION = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/?$")
 # The resources discovery lists for a group version (GET /apis/<group>/<version>); kubeflow.org/v1 also
 # serves Kubeflow's own notebooks and profiles, so only `tfjobs` says the training operator is there.
@@ -75,9 +76,11 @@ class FakeApiServer:
         self.groups: dict[str, list[str]] = copy.deepcopy(KUBEFLOW_GROUPS)
         """The API groups discovery answers for: group -> versions, preferred first."""
         self.unserved: set[str] = set()
+        """API groups this cluster lacks: discovery and every request to them answer 404 (see `unserve`)."""
         self.resources: dict[str, list[str]] = copy.deepcopy(KUBEFLOW_RESOURCES)
         """What discovery lists per group version ("kubeflow.org/v1" -> ["tfjobs", ...]); see `serve`."""
-        """API groups this cluster lacks: discovery and every request to them answer 404 (see `unserve`)."""
+        self.openapi: dict[str, dict[str, Any]] = {}
+        """OpenAPI v3 documents by group version (GET /openapi/v3/apis/<group>/<version>); 404 for others."""
         self.granted: list[rbac.Attributes] = []
         """The SelfSubjectAccessReviews answered "allowed", as the authorizer's attributes."""
         self._failures: collections.deque[int | str] = collections.deque()
@@ -194,6 +197,9 @@ class FakeApiServer:
             return self._group(discovered["group"])
         if method == "POST" and url.path == ACCESS_REVIEWS:
             return self._review(parsed)
+        if method == "GET" and url.path.startswith(OPENAPI_PREFIX):
+            document = self.openapi.get(url.path.removeprefix(OPENAPI_PREFIX))
+            return _json(200, document) if document else _status(404, "NotFound", f"no OpenAPI document {url.path}")
         listed = _GROUP_VERSION.match(url.path) if method == "GET" else None
         if listed:
             return self._resources(listed["group"], listed["version"])

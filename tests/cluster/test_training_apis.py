@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pathlib
 from typing import Any
 
 import pytest
+import yaml
 
 from helpers import errors, settings as settings_module, workloads
 from helpers.cluster import apply, training_apis
+from tests import validation
+from tests.manifests import cases
 
 from . import fake_api as fake_api_module, objects
 
@@ -196,3 +200,54 @@ def test_task_logs_find_the_pod_by_jobset_labels(
     with pytest.raises(errors.ClusterError, match="JobSet deleted it") as caught:
         training_apis.task_logs("mnist", "ps", 0, api=api, settings=cluster_settings)
     assert caught.value.status == 404
+
+
+# ## Trainer releases: v2.1 (Kubeflow 1.11) has podTemplateOverrides and no activeDeadlineSeconds
+
+CRDS = pathlib.Path(__file__).resolve().parents[1] / "crds"
+
+
+def openapi_document(release: str) -> dict[str, Any]:
+    """What the API server publishes at /openapi/v3/apis/trainer.kubeflow.org/v1alpha1 with that Trainer's CRDs."""
+    folder = CRDS / f"trainer-{release}" if release != "v2.3.0" else validation.SCHEMAS_DIR
+    crd = yaml.safe_load((folder / "trainer.kubeflow.org_trainjobs.yaml").read_text())
+    schema = dict(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+    schema["x-kubernetes-group-version-kind"] = [
+        {"group": "trainer.kubeflow.org", "version": "v1alpha1", "kind": "TrainJob"}
+    ]
+    return {"openapi": "3.0.0", "components": {"schemas": {"org.kubeflow.trainer.v1alpha1.TrainJob": schema}}}
+
+
+def test_the_spec_fields_come_from_the_openapi_document(
+    api: Any, fake_api: fake_api_module.FakeApiServer, cluster_settings: settings_module.Settings
+) -> None:
+    assert training_apis.trainjob_spec_fields(api=api, settings=cluster_settings) is None, "not published: unknown"
+    fake_api.openapi["trainer.kubeflow.org/v1alpha1"] = openapi_document("v2.1.0")
+    fields = training_apis.trainjob_spec_fields(api=api, settings=cluster_settings)
+    assert fields is not None and "podTemplateOverrides" in fields and "runtimePatches" not in fields
+
+
+def _rendered_trainjob() -> dict[str, Any]:
+    (job,) = cases.by_id("trainjob-default").resources()
+    return job
+
+
+@pytest.mark.parametrize("release", ["v2.1.0", "v2.2.0", "v2.3.0"])
+def test_the_trainjob_is_written_in_each_releases_fields(release: str) -> None:
+    schema = openapi_document(release)["components"]["schemas"]["org.kubeflow.trainer.v1alpha1.TrainJob"]
+    job = _rendered_trainjob()
+    adapted = training_apis.for_trainer(job, set(schema["properties"]["spec"]["properties"]))
+    folder = CRDS / f"trainer-{release}" if release != "v2.3.0" else validation.SCHEMAS_DIR
+    assert validation.validate(adapted, schemas_dir=folder).startswith("trainer.kubeflow.org_trainjobs.yaml")
+    if release == "v2.1.0":
+        assert "runtimePatches" not in adapted["spec"] and "activeDeadlineSeconds" not in adapted["spec"]
+        assert adapted["spec"]["podTemplateOverrides"] == [
+            {
+                "targetJobs": [{"name": "worker"}, {"name": "chief"}, {"name": "ps"}],
+                "spec": {"serviceAccountName": "mnist-workloads"},
+            }
+        ]
+    else:
+        assert adapted == job
+    assert job == _rendered_trainjob(), "the rendered job is not changed"
+    assert training_apis.for_trainer(job, None) == job

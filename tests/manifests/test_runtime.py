@@ -86,12 +86,17 @@ def test_pods_are_well_mannered(job: dict[str, Any]) -> None:
     assert container["envFrom"] == [{"secretRef": {"name": "aws-secret", "optional": True}}], "absent with IRSA"
 
 
-# Trainer v2.2.0's CRDs (tests/crds/README.md): the release before the one the control plane runs.
-TRAINER_V2_2 = pathlib.Path(__file__).resolve().parents[1] / "crds" / "trainer-v2.2.0"
+# Older Trainer releases' CRDs (tests/crds/README.md): v2.2.0 (Kubeflow 26.03) and v2.1.0 (Kubeflow 1.11).
+CRDS = pathlib.Path(__file__).resolve().parents[1] / "crds"
 
 
 def test_both_manifests_are_valid_on_trainer_v2_2_too() -> None:
     (trainjob,) = cases.by_id("trainjob-default").resources()
     (custom,) = cases.by_id("trainjob-custom").resources()
     for resource in (RUNTIME, trainjob, custom):
-        assert validation.validate(resource, schemas_dir=TRAINER_V2_2).startswith("trainer.kubeflow.org_")
+        assert validation.validate(resource, schemas_dir=CRDS / "trainer-v2.2.0").startswith("trainer.kubeflow.org_")
+
+
+def test_the_runtime_is_valid_on_trainer_v2_1() -> None:
+    # The TrainJob is written in v2.1's fields when it is submitted (helpers.cluster.training_apis.for_trainer).
+    assert validation.validate(RUNTIME, schemas_dir=CRDS / "trainer-v2.1.0").startswith("trainer.kubeflow.org_")
