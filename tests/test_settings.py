@@ -66,6 +66,16 @@ def test_save_then_load_round_trips(state_dir: pathlib.Path) -> None:
     assert again.partition == "aws-cn"
 
 
+def test_pods_run_as_their_own_service_account_named_after_the_app(state_dir: pathlib.Path) -> None:
+    assert settings_module.load(state_dir=str(state_dir)).service_account == "mnist-workloads"
+    settings_module.save(settings_module.load(state_dir=str(state_dir)))
+    # A derived name is not saved: a later app_name derives its own.
+    assert settings_module.load(state_dir=str(state_dir), app_name="digits").service_account == "digits-workloads"
+    chosen = settings_module.load(state_dir=str(state_dir), service_account="runner")
+    settings_module.save(chosen)
+    assert settings_module.load(state_dir=str(state_dir), app_name="digits").service_account == "runner"
+
+
 @pytest.mark.parametrize(
     ("region", "partition"),
     [("us-east-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov"), ("eu-central-2", "aws")],
