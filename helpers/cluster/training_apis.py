@@ -122,9 +122,10 @@ def for_trainer(job: dict[str, Any], fields: set[str] | None) -> dict[str, Any]:
 
     Trainer v2.1 (Kubeflow 1.11) names the pods' ServiceAccount in `podTemplateOverrides` instead of
     `runtimePatches` and has no `activeDeadlineSeconds` (the notebook's own wait still ends a stuck run);
-    other fields a release does not know are left out with a warning. Returns a copy; `job` is unchanged.
+    other fields a release does not know are left out with a warning. `job` itself is never changed; with
+    no fields known (None or empty: no schema published) it is returned as it is.
     """
-    if fields is None:
+    if not fields:
         return job
     spec = dict(job["spec"])
     for field in sorted(set(spec) - fields):
