@@ -15,9 +15,16 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s_client, config as k8s_config
 
+from helpers.local import ports
 from helpers.local.node import agent
 
 ENABLED = os.environ.get("MNIST_E2E") == "1"
+# Keys moto accepts; AWS_ENDPOINT_URL (set by the fixture) keeps every call on loopback.
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-west-2",
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -48,15 +55,52 @@ def control_plane(e2e_dir: pathlib.Path) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
+def training_operator(control_plane: Any, e2e_dir: pathlib.Path) -> Iterator[Any]:
+    """The real training operator (v1.9.x, TFJob), its webhook registered, and the profile namespace."""
+    from controlplane import profile, training_operator as operator_module
+
+    profile.ensure(control_plane)
+    operator = operator_module.start(control_plane, state_dir=e2e_dir)
+    yield operator
+    operator.stop()
+
+
+@pytest.fixture(scope="session")
 def admin_api(control_plane: Any) -> k8s_client.ApiClient:
     """A `kubernetes` client logged in as system:masters (fixtures only; the notebooks never use it)."""
     return k8s_config.new_client_from_config(config_file=str(control_plane.admin_kubeconfig))
 
 
 @pytest.fixture(scope="session")
-def node(control_plane: Any, admin_api: k8s_client.ApiClient, e2e_dir: pathlib.Path) -> Iterator[agent.NodeAgent]:
+def aws_endpoint() -> Iterator[str]:
+    """A moto server (S3, ECR, IAM, STS) on loopback that the notebook side and the pods both use.
+
+    The session's environment points boto3 at it (AWS_ENDPOINT_URL) with fake keys; the node gives
+    every container the same endpoint, so what a notebook uploads is what the replicas read.
+    """
+    from moto import server
+
+    motoserver = server.ThreadedMotoServer(ip_address="127.0.0.1", port=ports.free_port(), verbose=False)
+    motoserver.start()
+    host, port = motoserver.get_host_and_port()
+    url = f"http://{host}:{port}"
+    saved = {name: os.environ.get(name) for name in FAKE_AWS}
+    os.environ.update({**FAKE_AWS, "AWS_ENDPOINT_URL": url})
+    yield url
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    motoserver.stop()
+
+
+@pytest.fixture(scope="session")
+def node(
+    control_plane: Any, admin_api: k8s_client.ApiClient, e2e_dir: pathlib.Path, aws_endpoint: str
+) -> Iterator[agent.NodeAgent]:
     """The node agent, running in a thread for the session; every pod it ran is stopped afterwards."""
-    node_env = {key: value for key, value in os.environ.items() if key == "AWS_ENDPOINT_URL"}
+    node_env = {"AWS_ENDPOINT_URL": aws_endpoint}
     config = agent.NodeConfig(state_dir=e2e_dir / "node", node_env=node_env, poll_interval_s=0.3)
     running = agent.NodeAgent(api_client=admin_api, config=config)
     stop = threading.Event()
