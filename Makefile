@@ -10,7 +10,7 @@ RUN_ARGS ?=
 PYTEST_ARGS ?=
 NBVAL_DIR := build/nbval
 
-.PHONY: install run test lint lab bench clean clean-all hooks goldens cluster-build cluster-up cluster-down
+.PHONY: install run test lint lab bench clean clean-all hooks goldens cluster-build cluster-up cluster-down e2e
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -75,3 +75,9 @@ cluster-up: cluster-build
 
 cluster-down: install
 	$(BIN)/python -m controlplane down
+
+# The control plane tier: the kubeflow backend against a real API server and controller manager, the
+# real training operator creating the pods and the node agent (helpers.local.node) running them, with
+# AWS on a moto server shared by the notebook side and the pods. Each session starts its own cluster.
+e2e: cluster-build
+	MNIST_E2E=1 $(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
