@@ -28,6 +28,7 @@ from helpers.cluster import (
     login,
     logs,
     training_apis,
+    trainjob as cluster_trainjob,
     wait,
 )
 from helpers.local import trainjob as local_trainjob
@@ -217,7 +218,7 @@ class KubeflowBackend(base.Backend):
         chief = _ChiefLog(on_line, lambda: self._task_log(job, "chief", 0, tail_lines=None))
         try:
             if job["kind"] == "TrainJob":
-                return training_apis.wait_for_trainjob(
+                return cluster_trainjob.wait_for_trainjob(
                     name, api=self.api, settings=self.settings, on_change=chief.follow
                 )
             return wait.wait_for_tfjob(name, api=self.api, settings=self.settings, on_change=chief.follow)
@@ -237,7 +238,7 @@ class KubeflowBackend(base.Backend):
     def _task_log(self, job: manifests.Resource, role: str, index: int, *, tail_lines: int | None) -> str:
         name = job["metadata"]["name"]
         if job["kind"] == "TrainJob":
-            return training_apis.task_logs(
+            return cluster_trainjob.task_logs(
                 name, role, index, api=self.api, settings=self.settings, tail_lines=tail_lines
             )
         return logs.replica_logs(name, role, index, api=self.api, settings=self.settings, tail_lines=tail_lines)

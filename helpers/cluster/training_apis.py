@@ -1,4 +1,4 @@
-"""Which training API a cluster serves (TFJob, TrainJob, both, neither), and a TrainJob's wait and logs.
+"""Which training API a cluster serves (TFJob, TrainJob, both, neither), and how its Trainer writes a TrainJob.
 
 Kubeflow 1.10 ships the training operator v1 (TFJob); 1.11 and 26.03 install Kubeflow Trainer v2
 (TrainJob on JobSet) instead, and a TrainJob needs a runtime that only an administrator can install.
@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from helpers import errors, settings as settings_module
-from helpers.cluster import _api, _fetch, _kinds, _poll, logs
+from helpers.cluster import _api, _fetch, _kinds
 
 logger = logging.getLogger(__name__)
 
@@ -22,16 +22,8 @@ TRAINER_API = "trainer.kubeflow.org/v1alpha1"
 # What an administrator runs once, from a clone of this repository, to install the runtime.
 RUNTIME_MANIFEST = "manifests/tf-ps-runtime.yaml"
 INSTALL_RUNTIME = f"kubectl apply -f {RUNTIME_MANIFEST}"
-# Labels JobSet puts on every pod it makes, and the one the Job controller adds to an Indexed Job's pods.
-JOBSET_NAME_LABEL = "jobset.sigs.k8s.io/jobset-name"
-REPLICATED_JOB_LABEL = "jobset.sigs.k8s.io/replicatedjob-name"
-COMPLETION_INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
-# Trainer copies TrainJob.spec.trainer into the container of this name.
-TRAINER_CONTAINER = "node"
 _INSTALL_TRAINER = "Kubeflow Trainer v2 (the default of Kubeflow 1.11 and 26.03)"
 _INSTALL_OPERATOR = "the training operator v1.9 (standalone, kubeflow/trainer release-1.9)"
-
-Status = dict[str, Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,91 +187,3 @@ def choose(wanted: str, served: Served, *, runtime_name: str) -> str:
         f"this cluster serves neither TrainJob ({TRAINER_API}) nor TFJob ({TFJOB_API}): install {_INSTALL_TRAINER} "
         f"and then `{INSTALL_RUNTIME}`, or {_INSTALL_OPERATOR}",
     )
-
-
-def wait_for_trainjob(
-    name: str,
-    *,
-    api: Any,
-    settings: settings_module.Settings,
-    timeout_s: float | None = None,
-    on_change: Any = None,
-    interval_s: float = _poll.POLL_INITIAL_S,
-) -> Status:
-    """Wait until TrainJob `name` is Complete (its JobSet's success policy: the chief); returns its status.
-
-    `on_change(status)` is called whenever the status changes. Raises ClusterError with Trainer's reason
-    and message when it Failed (a Job past its backoffLimit, DeadlineExceeded), WaitTimeout after `timeout_s`.
-    """
-    kind = _kinds.by_name("TrainJob")
-    namespace = settings.namespace
-    target = f"TrainJob/{name} in namespace {namespace}"
-    seen: list[Status] = []
-
-    def read() -> dict[str, Any]:
-        found = _fetch.get_or_none(kind, name, api=api, settings=settings, namespace=namespace, action="wait for")
-        status = dict((found or {}).get("status") or {})
-        if not seen or status != seen[0]:
-            seen[:] = [status]
-            logger.info("%s: %s", target, describe(status) if found else "not found")
-            if on_change is not None:
-                on_change(status)
-        return found or {}
-
-    def done(found: dict[str, Any]) -> Status | None:
-        status = dict(found.get("status") or {})
-        conditions = {c["type"]: c for c in status.get("conditions") or [] if c.get("status") == "True"}
-        if "Failed" in conditions:
-            failed = conditions["Failed"]
-            reason = failed.get("reason") or "Failed"
-            raise errors.ClusterError("run", target, f"{reason}: {failed.get('message') or 'no message'}")
-        return status if "Complete" in conditions else None
-
-    return _poll.until(
-        read,
-        done,
-        what=target,
-        timeout_s=timeout_s or settings.wait_timeout_s,
-        describe=lambda found: describe(dict(found.get("status") or {})) if found else "not found",
-        interval_s=interval_s,
-    )
-
-
-def describe(status: Status) -> str:
-    """A TrainJob status in one line: its latest true condition and the pods of each replicated job."""
-    conditions = [c for c in status.get("conditions") or [] if c.get("status") == "True"]
-    latest = f"{conditions[-1]['type']} ({conditions[-1].get('message', '')})" if conditions else "no condition yet"
-    jobs = "; ".join(
-        f"{job.get('name')}: " + ", ".join(f"{key} {job.get(key) or 0}" for key in ("active", "succeeded", "failed"))
-        for job in status.get("jobsStatus") or []
-    )
-    return latest + (f"; jobs {jobs}" if jobs else "")
-
-
-def task_logs(
-    job_name: str,
-    role: str,
-    index: int = 0,
-    *,
-    api: Any,
-    settings: settings_module.Settings,
-    tail_lines: int | None = None,
-) -> str:
-    """The `node` container's log of task `role` #`index` (e.g. "chief", 0) of TrainJob `job_name`.
-
-    Found by the labels JobSet and the Job controller put on the pod. Raises ClusterError (status 404)
-    when no such pod exists: not started yet, or deleted with its Job when the JobSet finished.
-    """
-    selector = f"{JOBSET_NAME_LABEL}={job_name},{REPLICATED_JOB_LABEL}={role},{COMPLETION_INDEX_LABEL}={index}"
-    found = logs.pod_logs(
-        api=api, settings=settings, selector=selector, container=TRAINER_CONTAINER, tail_lines=tail_lines
-    )
-    if not found:
-        raise errors.ClusterError(
-            "read logs of",
-            f"TrainJob/{job_name} {role}-{index} in namespace {settings.namespace}",
-            f"no pod is labelled {selector}: it has not started yet, or JobSet deleted it when the job finished",
-            status=404,
-        )
-    # One pod per task: with restartPolicy OnFailure a crashed container restarts inside its pod.
-    return found[sorted(found)[-1]]

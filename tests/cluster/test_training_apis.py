@@ -1,4 +1,4 @@
-"""Contract tests for `helpers.cluster.training_apis`: discovery, the choice of API, a TrainJob's wait and logs."""
+"""Contract tests for `helpers.cluster.training_apis`: discovery, the choice of API, each Trainer release's fields."""
 
 from __future__ import annotations
 
@@ -9,15 +9,14 @@ import pytest
 import yaml
 
 from helpers import errors, settings as settings_module, workloads
-from helpers.cluster import apply, training_apis
+from helpers.cluster import training_apis
 from tests import validation
 from tests.manifests import cases
 
-from . import fake_api as fake_api_module, objects
+from . import fake_api as fake_api_module
 
 TRAINER = "apis/trainer.kubeflow.org/v1alpha1"
 TRAINER_RESOURCES = ["trainjobs", "trainingruntimes", "clustertrainingruntimes"]
-FAST = 0.01  # seconds between reads: the stand-in answers at once
 RUNTIME = workloads.training_runtime(settings=settings_module.Settings(backend="kubeflow"))
 # TrainJobs are writable from Kubeflow 1.11 on, and ClusterTrainingRuntimes are readable through Trainer's own
 # binding for system:authenticated, which kubeflow-edit (tests/rbac.py) does not hold.
@@ -111,95 +110,6 @@ def test_auto_prefers_trainjob_when_its_runtime_is_installed(
 def test_a_missing_api_or_runtime_says_what_to_install(wanted: str, served: training_apis.Served, says: str) -> None:
     with pytest.raises(errors.ClusterError, match=says):
         training_apis.choose(wanted, served, runtime_name="tensorflow-ps")
-
-
-def _condition(kind: str, reason: str, message: str) -> dict[str, str]:
-    return {"type": kind, "status": "True", "reason": reason, "message": message}
-
-
-def trainjob(name: str = "mnist") -> dict[str, Any]:
-    """A TrainJob manifest on the tensorflow-ps runtime."""
-    spec = {
-        "runtimeRef": {"name": "tensorflow-ps", "apiGroup": "trainer.kubeflow.org", "kind": "ClusterTrainingRuntime"},
-        "trainer": {"image": "registry/mnist:1", "numNodes": 2},
-    }
-    return {
-        "apiVersion": "trainer.kubeflow.org/v1alpha1",
-        "kind": "TrainJob",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "kubeflow-mnist"}},
-        "spec": spec,
-    }
-
-
-@TRAINER_RBAC
-def test_a_trainjob_is_done_when_complete(
-    api: Any, fake_api: fake_api_module.FakeApiServer, cluster_settings: settings_module.Settings
-) -> None:
-    apply.apply([trainjob()], api=api, settings=cluster_settings)
-    running = {"jobsStatus": [{"name": "chief", "active": 1}, {"name": "worker", "active": 2, "ready": 2}]}
-    complete = {
-        "conditions": [_condition("Complete", "AllJobsCompleted", "jobset completed successfully")],
-        "jobsStatus": [{"name": "chief", "succeeded": 1}],
-    }
-    fake_api.script_status(TRAINER, "trainjobs", objects.NAMESPACE, "mnist", {}, running, complete)
-    seen: list[dict[str, Any]] = []
-    status = training_apis.wait_for_trainjob(
-        "mnist", api=api, settings=cluster_settings, on_change=seen.append, interval_s=FAST
-    )
-    assert status == complete
-    assert seen == [{}, running, complete]
-    assert training_apis.describe(running) == "no condition yet; jobs chief: active 1, succeeded 0, failed 0; " + (
-        "worker: active 2, succeeded 0, failed 0"
-    )
-
-
-@pytest.mark.parametrize(
-    ("reason", "message"),
-    [("FailedJobs", "jobset failed due to one or more job failures"), ("DeadlineExceeded", "active too long")],
-)
-@TRAINER_RBAC
-def test_a_failed_trainjob_is_a_cluster_error_in_trainers_words(
-    api: Any,
-    fake_api: fake_api_module.FakeApiServer,
-    cluster_settings: settings_module.Settings,
-    reason: str,
-    message: str,
-) -> None:
-    apply.apply([trainjob()], api=api, settings=cluster_settings)
-    failed = {"conditions": [_condition("Failed", reason, message)]}
-    fake_api.script_status(TRAINER, "trainjobs", objects.NAMESPACE, "mnist", failed)
-    with pytest.raises(errors.ClusterError, match=f"{reason}: {message}"):
-        training_apis.wait_for_trainjob("mnist", api=api, settings=cluster_settings, interval_s=FAST)
-
-
-@TRAINER_RBAC
-def test_a_trainjob_that_never_ends_times_out_with_its_last_state(
-    api: Any, fake_api: fake_api_module.FakeApiServer, cluster_settings: settings_module.Settings
-) -> None:
-    apply.apply([trainjob()], api=api, settings=cluster_settings)
-    with pytest.raises(errors.WaitTimeout, match="no condition yet"):
-        training_apis.wait_for_trainjob("mnist", api=api, settings=cluster_settings, timeout_s=0.2, interval_s=FAST)
-
-
-def test_task_logs_find_the_pod_by_jobset_labels(
-    api: Any, fake_api: fake_api_module.FakeApiServer, cluster_settings: settings_module.Settings
-) -> None:
-    for role, index in (("chief", 0), ("worker", 0), ("worker", 1)):
-        name = f"mnist-{role}-0-{index}-x7k2p"
-        labels = {
-            training_apis.JOBSET_NAME_LABEL: "mnist",
-            training_apis.REPLICATED_JOB_LABEL: role,
-            training_apis.COMPLETION_INDEX_LABEL: str(index),
-        }
-        fake_api.add("api/v1", "pods", objects.pod(name, labels=labels, containers=("node",)))
-        fake_api.set_logs(objects.NAMESPACE, name, "node", f"{role} {index} says hello\nstep 1/1\n")
-    assert training_apis.task_logs("mnist", "worker", 1, api=api, settings=cluster_settings) == (
-        "worker 1 says hello\nstep 1/1\n"
-    )
-    assert training_apis.task_logs("mnist", "chief", api=api, settings=cluster_settings, tail_lines=1) == "step 1/1\n"
-    with pytest.raises(errors.ClusterError, match="JobSet deleted it") as caught:
-        training_apis.task_logs("mnist", "ps", 0, api=api, settings=cluster_settings)
-    assert caught.value.status == 404
 
 
 # ## Trainer releases: v2.1 (Kubeflow 1.11) has podTemplateOverrides and no activeDeadlineSeconds
