@@ -1,0 +1,179 @@
+"""The kubeflow backend's cluster steps on the real API server as default-editor, AWS under moto.
+
+Moved from tests/backends/test_kubeflow.py: 01's credentials for the pods (the Secret, or the IRSA-annotated
+ServiceAccount), 03's TFJob (the admin plays the training operator through the status subresource) and 05/06's
+deploy and undeploy (the real deployment controller, with `controllers.Playing` as the kubelet). The build Job
+and the chief's log lines stay on the stand-in: they read pods/log, which the API server serves only from a
+kubelet.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from controlplane import cluster, errors as controlplane_errors, profile
+from helpers import backends, errors, settings as settings_module, workloads
+from tests.aws import conftest as aws_fixtures
+from tests.aws.conftest import ACCESS_KEY, SECRET_KEY
+
+from . import controllers
+
+aws_environment = aws_fixtures.aws_environment
+mocked_aws = aws_fixtures.mocked_aws
+
+TFJOBS = "/apis/kubeflow.org/v1/namespaces/{namespace}/tfjobs"
+
+
+@pytest.fixture
+def settings(
+    kubeflow_profile: profile.Profile,
+    editor_settings: settings_module.Settings,
+    mocked_aws: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> settings_module.Settings:
+    """Kubeflow-backend settings logging in as default-editor the way the notebook does (KUBECONFIG)."""
+    monkeypatch.setenv("KUBECONFIG", str(kubeflow_profile.editor_kubeconfig))
+    return editor_settings.model_copy(update={"bucket": "mnist-bucket", "region": "us-west-2"})
+
+
+def _get(control_plane: cluster.Cluster, path: str) -> dict[str, Any] | None:
+    try:
+        return control_plane.request("GET", path)
+    except controlplane_errors.ControlPlaneError as e:
+        if "HTTP 404" in str(e):
+            return None
+        raise
+
+
+def test_secret_is_applied_idempotently_and_never_shown(
+    control_plane: cluster.Cluster, settings: settings_module.Settings
+) -> None:
+    backend = backends.get(settings=settings)
+    for _ in range(2):
+        shown = backend.grant_access()
+        assert SECRET_KEY not in str(shown) and ACCESS_KEY not in shown._repr_html_()
+    stored = _get(control_plane, f"/api/v1/namespaces/{settings.namespace}/secrets/aws-secret")
+    assert stored is not None and {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(stored["data"])
+    account = _get(control_plane, f"/api/v1/namespaces/{settings.namespace}/serviceaccounts/mnist-workloads")
+    assert account is not None and "eks.amazonaws.com/role-arn" not in (account["metadata"].get("annotations") or {})
+
+
+def test_irsa_annotates_the_service_account_instead(
+    control_plane: cluster.Cluster, settings: settings_module.Settings
+) -> None:
+    role = "arn:aws:iam::123456789012:role/mnist-pods"
+    shown = backends.get(settings=settings.model_copy(update={"role_arn": role})).grant_access()
+    assert role in str(shown)
+    account = _get(control_plane, f"/api/v1/namespaces/{settings.namespace}/serviceaccounts/mnist-workloads")
+    assert account is not None and account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == role
+    assert _get(control_plane, f"/api/v1/namespaces/{settings.namespace}/secrets/aws-secret") is None
+
+
+class _Operator:
+    """The training operator's part: once the (fresh) TFJob exists, write its status."""
+
+    def __init__(self, control_plane: cluster.Cluster, namespace: str, status: dict[str, Any]) -> None:
+        self.control_plane, self.path, self.status = control_plane, TFJOBS.format(namespace=namespace), status
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _Operator:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            found = _get(self.control_plane, f"{self.path}/mnist-train")
+            if found is not None and not found["metadata"].get("deletionTimestamp"):
+                self.control_plane.request(
+                    "PATCH",
+                    f"{self.path}/mnist-train/status",
+                    body={"status": self.status},
+                    content_type=controllers.MERGE,
+                )
+                return
+            time.sleep(controllers.INTERVAL_S)
+
+
+def _tfjob(settings: settings_module.Settings) -> dict[str, Any]:
+    return workloads.tfjob(
+        settings=settings,
+        image="registry/train:1",
+        run_id="r1",
+        num_workers=2,
+        num_ps=1,
+        train_steps=10,
+        batch_size=8,
+        learning_rate=0.01,
+    )
+
+
+def _conditions(*types: str, message: str = "") -> list[dict[str, str]]:
+    now = "2026-12-03T08:00:00Z"
+    return [
+        {
+            "type": kind,
+            "status": "True",
+            "reason": f"TFJob{kind}",
+            "message": message or kind,
+            "lastTransitionTime": now,
+        }
+        for kind in types
+    ]
+
+
+def test_run_training_returns_the_operators_status_and_says_where_pods_are_gone(
+    control_plane: cluster.Cluster, settings: settings_module.Settings
+) -> None:
+    job = _tfjob(settings)
+    status = {"conditions": _conditions("Created", "Succeeded"), "replicaStatuses": {"Chief": {"succeeded": 1}}}
+    backend = backends.get(settings=settings)
+    lines: list[str] = []
+    with _Operator(control_plane, settings.namespace, status):
+        done = backend.run_training(job, on_line=lines.append)
+    assert done["conditions"][-1]["type"] == "Succeeded" and lines == []
+    stored = _get(control_plane, TFJOBS.format(namespace=settings.namespace) + "/mnist-train")
+    assert stored is not None and stored["spec"]["tfReplicaSpecs"]["Worker"]["replicas"] == 2
+    # No pod is left (cleanPodPolicy): each replica says so instead of failing.
+    assert set(backend.replica_logs(job, tail_lines=1).values()) == {"(pod removed by the job's cleanPodPolicy)"}
+
+
+def test_a_failed_tfjob_is_a_clear_error(control_plane: cluster.Cluster, settings: settings_module.Settings) -> None:
+    status = {"conditions": _conditions("Created", "Failed", message="chief OOMKilled")}
+    with (
+        _Operator(control_plane, settings.namespace, status),
+        pytest.raises(errors.ClusterError, match="chief OOMKilled"),
+    ):
+        backends.get(settings=settings).run_training(_tfjob(settings))
+
+
+@pytest.fixture
+def playing(control_plane: cluster.Cluster, kubeflow_profile: profile.Profile) -> Iterator[controllers.Playing]:
+    with controllers.Playing(control_plane, kubeflow_profile.namespace) as kubelet:
+        yield kubelet
+
+
+def test_deploy_waits_for_the_rollout_and_returns_in_cluster_urls(
+    control_plane: cluster.Cluster, settings: settings_module.Settings, playing: controllers.Playing
+) -> None:
+    role = "arn:aws:iam::123456789012:role/mnist-pods"
+    backend = backends.get(settings=settings.model_copy(update={"role_arn": role}))
+    backend.grant_access()  # the pods' ServiceAccount: the API server admits no pod that names a missing one
+    resources = workloads.serving(settings=settings)
+    urls = backend.deploy(resources)
+    namespace = settings.namespace
+    assert urls == {"mnist-serving": f"http://mnist-serving.{namespace}.svc.cluster.local:8501"}
+    deployment = _get(control_plane, f"/apis/apps/v1/namespaces/{namespace}/deployments/mnist-serving")
+    assert deployment is not None and deployment["status"]["availableReplicas"] == 1
+    backend.undeploy(resources)
+    assert _get(control_plane, f"/apis/apps/v1/namespaces/{namespace}/deployments/mnist-serving") is None
+    # Foreground deletion: the Deployment went only after its ReplicaSets and pods.
+    assert not control_plane.request("GET", f"/apis/apps/v1/namespaces/{namespace}/replicasets")["items"]
