@@ -1,4 +1,8 @@
-"""cleanup: real local servers and replicas stopped, cluster objects deleted by label, AWS only when asked, twice."""
+"""cleanup: real local servers and replicas stopped, twice; the kubeflow path's skips that only a stand-in can act out.
+
+The kubeflow path itself (deletion by label, AWS only when asked, refusals, each release) runs on the real API
+server: tests/controlplane/test_cleanup_kubeflow.py and test_releases.py.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,6 @@ import pytest
 from helpers import backends, cleanup, errors, settings as settings_module, state
 from helpers.backends import local as local_backend
 from helpers.local import deployments, pids, services, tfjob
-from tests import rbac
 from tests.aws import conftest as aws_fixtures, test_ecr
 from tests.backends import conftest as backend_fixtures
 from tests.cluster import conftest as cluster_fixtures, fake_api as fake_api_module
@@ -169,7 +172,12 @@ def test_local_stops_leftover_replicas_but_never_an_unrelated_process(
     assert "TFJob replica" not in {row.item for row in cleanup.clean_up(settings=local_settings).rows}
 
 
-# Kubeflow backend: the API server stand-in and moto.
+# Kubeflow backend: the API server stand-in and moto, only for what a real API server cannot be made to do here.
+# Clean-up by label, keeping what is not the series', the bucket and repository only when asked, a refusal, and
+# what each Kubeflow release's profile may not delete run on the real API server as default-editor
+# (tests/controlplane/test_cleanup_kubeflow.py, test_releases.py). Kept here: a kind the profile may not list
+# (every release lets default-editor list every kind the series uses) and one the cluster does not serve (the
+# control plane serves every CRD to every test), both only a stand-in can act out.
 
 
 def add(
@@ -225,81 +233,6 @@ def cluster(
     state.update(settings.state_dir, "image", {"uri": "registry/kubeflow-mnist/train:abc123"})
     (settings.state_dir / "cache" / BUCKET).mkdir(parents=True)
     return settings
-
-
-def bucket_exists(name: str) -> bool:
-    return name in [bucket["Name"] for bucket in boto3.client("s3").list_buckets()["Buckets"]]
-
-
-def repository_exists(name: str) -> bool:
-    listed = boto3.client("ecr", region_name="us-west-2").describe_repositories()["repositories"]
-    return name in [repository["repositoryName"] for repository in listed]
-
-
-def test_kubeflow_deletes_the_series_by_label_and_keeps_everything_else(
-    cluster: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
-) -> None:
-    done = cleanup.clean_up(settings=cluster)
-
-    for group_version, plural, _, name in SERIES:
-        assert fake_api.get(group_version, plural, NAMESPACE, name) is None, name
-    assert fake_api.get("api/v1", "serviceaccounts", NAMESPACE, "default-editor") is not None
-    assert fake_api.get("api/v1", "configmaps", NAMESPACE, "someone-elses") is not None
-    assert fake_api.get("apis/apps/v1", "deployments", NAMESPACE, "other") is not None
-    removed = [row.name for row in done.rows if row.item == "cluster object"]
-    assert len(removed) == len(SERIES)
-    # Users before what they use: the Secret holding the keys goes last.
-    assert removed[0].startswith("VirtualService/") and removed[-1].startswith("Secret/aws-secret")
-    assert done.status_of("ServiceAccount") == "kept"
-    assert done.status_of("S3 bucket") == done.status_of("ECR repository") == "kept"
-    assert bucket_exists(BUCKET) and repository_exists("kubeflow-mnist/train")
-    assert done.status_of("download cache") == "removed"
-    assert set(state.read(cluster.state_dir)) == {"settings"}
-
-    deletes = len(fake_api.calls("DELETE"))
-    again = cleanup.clean_up(settings=cluster)
-    assert again.status_of("cluster objects") == "already gone"
-    assert again.status_of("download cache") == "already gone"
-    assert len(fake_api.calls("DELETE")) == deletes
-
-
-def test_kubeflow_deletes_bucket_and_repository_only_when_asked(cluster: settings_module.Settings) -> None:
-    first = cleanup.clean_up(settings=cluster, bucket=True)
-    assert first.status_of("S3 bucket") == "removed" and not bucket_exists(BUCKET)
-    assert first.status_of("ECR repository") == "kept" and repository_exists("kubeflow-mnist/train")
-
-    second = cleanup.clean_up(settings=cluster, bucket=True, repository=True)
-    assert second.status_of("S3 bucket") == "already gone"
-    assert second.status_of("ECR repository") == "removed" and not repository_exists("kubeflow-mnist/train")
-    assert cleanup.clean_up(settings=cluster, repository=True).status_of("ECR repository") == "already gone"
-
-
-def test_kubeflow_refusal_is_a_cluster_error_and_the_state_stays(
-    cluster: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
-) -> None:
-    fake_api.deny("delete", "tfjobs")
-    with pytest.raises(errors.ClusterError) as caught:
-        cleanup.clean_up(settings=cluster)
-    assert caught.value.status == 403 and "kubectl auth can-i delete tfjobs.kubeflow.org" in str(caught.value)
-    assert fake_api.get("apis/kubeflow.org/v1", "tfjobs", NAMESPACE, "mnist-train") is not None
-    assert "image" in state.read(cluster.state_dir)
-
-
-@pytest.mark.parametrize("release", rbac.RELEASES)
-def test_kubeflow_skips_what_the_profile_may_not_delete_and_says_so(
-    cluster: settings_module.Settings, fake_api: fake_api_module.FakeApiServer, release: str
-) -> None:
-    # As a real profile: from 1.10 on the administrator's VirtualService (labelled by our YAML) stays.
-    fake_api.as_release(release)
-    done = cleanup.clean_up(settings=cluster)
-    route = fake_api.get("apis/networking.istio.io/v1", "virtualservices", NAMESPACE, "mnist-ui")
-    may_delete_routes = rbac.may(release, "delete", "networking.istio.io", "virtualservices", namespace=NAMESPACE)
-    assert (route is None) == may_delete_routes
-    if not may_delete_routes:
-        (row,) = [row for row in done.rows if row.item == "VirtualService"]
-        assert row.status == "kept" and "may not delete" in row.name
-    assert fake_api.get("apis/kubeflow.org/v1", "tfjobs", NAMESPACE, "mnist-train") is None
-    assert not [call for call in fake_api.requests if call["method"] != "POST" and "403" in str(call)]
 
 
 def test_kubeflow_skips_a_kind_it_may_not_list_and_one_the_cluster_does_not_serve(
