@@ -1,4 +1,8 @@
-"""Contract tests for `helpers.cluster._api`: which failures are retried, how often, and what is logged."""
+"""`helpers.cluster._api` against the API server stand-in: which failures are retried, how often, and what is logged.
+
+All of it stays on the stand-in: each test injects 429s, 5xx, dropped connections or a status on demand and
+counts the attempts, and the not-JSON answer is a pod's log, which a real API server reads only from a kubelet.
+"""
 
 from __future__ import annotations
 

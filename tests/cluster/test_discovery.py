@@ -1,4 +1,9 @@
-"""helpers.cluster.discovery: whether the server serves an API group and version."""
+"""`helpers.cluster.discovery` against the API server stand-in: a malformed group version and injected 5xx.
+
+A served group and version, and a group the cluster lacks: on the real API server
+(tests/controlplane/test_cluster_client.py). Kept here: a group version refused before any request, and a
+server that cannot answer (injected 503s).
+"""
 
 from __future__ import annotations
 
@@ -10,21 +15,6 @@ from helpers import errors, settings as settings_module
 from helpers.cluster import discovery
 
 from . import fake_api as fake_api_module
-
-
-def test_a_served_group_and_version(
-    api: Any, fake_api: fake_api_module.FakeApiServer, cluster_settings: settings_module.Settings
-) -> None:
-    assert discovery.serves("tensorboard.kubeflow.org/v1alpha1", api=api, settings=cluster_settings)
-    assert not discovery.serves("tensorboard.kubeflow.org/v1", api=api, settings=cluster_settings)
-    assert [call["path"] for call in fake_api.calls("GET")][-2:] == ["/apis/tensorboard.kubeflow.org"] * 2
-
-
-def test_a_group_the_cluster_lacks_is_no_error(
-    api: Any, fake_api: fake_api_module.FakeApiServer, cluster_settings: settings_module.Settings
-) -> None:
-    fake_api.unserve("tensorboard.kubeflow.org")
-    assert not discovery.serves("tensorboard.kubeflow.org/v1alpha1", api=api, settings=cluster_settings)
 
 
 @pytest.mark.parametrize("group_version", ["v1", "/v1", "apps/", "a/b/c"])

@@ -1,4 +1,10 @@
-"""Contract tests for `helpers.cluster.login`: which configuration wins, and what failing says."""
+"""`helpers.cluster.login`: which configuration wins, and what failing says.
+
+Logging in with a kubeconfig, finding the default one, and a refused token run on the real API server
+(tests/controlplane/test_cluster_client.py). Kept on the stand-in: a plain `host` (the real server speaks only
+TLS with its own CA and credentials), and the service account tried first (only a recording server shows that
+no request reached the kubeconfig's server); the rest needs no server at all.
+"""
 
 from __future__ import annotations
 
@@ -41,30 +47,6 @@ def test_connect_to_a_host_checks_that_the_server_answers(
     api.close()
 
     assert [(call["method"], call["path"]) for call in fake_api.requests] == [("GET", "/version")]
-
-
-def test_connect_with_a_kubeconfig_sends_its_credentials(
-    fake_api: fake_api_module.FakeApiServer, cluster_settings: settings_module.Settings, tmp_path: pathlib.Path
-) -> None:
-    path = _kubeconfig(tmp_path / "config", server=fake_api.url, token="secret-token")
-
-    api = login.connect(settings=cluster_settings, kube_config=path)
-    api.close()
-
-    assert fake_api.requests[0]["authorization"] == "Bearer secret-token"
-
-
-def test_without_a_service_account_the_default_kubeconfig_is_used(
-    fake_api: fake_api_module.FakeApiServer, cluster_settings: settings_module.Settings, tmp_path: pathlib.Path
-) -> None:
-    path = _kubeconfig(tmp_path / "config", server=fake_api.url, token="from-kubeconfig")
-
-    api = login.connect(
-        settings=cluster_settings, environ={"KUBECONFIG": str(path)}, service_account_dir=tmp_path / "no-such-dir"
-    )
-    api.close()
-
-    assert fake_api.requests[0]["authorization"] == "Bearer from-kubeconfig"
 
 
 def test_the_service_account_is_tried_before_the_kubeconfig(
