@@ -116,7 +116,10 @@ def test_the_series_and_its_clean_up_on_each_release(
     else:
         assert backend.routes == {"mnist-ui": "not allowed"}  # type: ignore[attr-defined]
         assert f"kubectl -n {namespace} port-forward svc/mnist-ui 8080:80" in shown
-        assert any("kind: VirtualService" in record.getMessage() for record in caplog.records)
+        (warning,) = [record.getMessage() for record in caplog.records if "VirtualService" in record.getMessage()]
+        assert f"from this notebook server: http://mnist-ui.{namespace}.svc.cluster.local:80/" in warning
+        assert "then open http://localhost:8080/" in warning
+        assert "kind: VirtualService" in warning and f"prefix: /mnist/{namespace}/ui/" in warning
         # An administrator applies the YAML the warning holds; the profile may not delete it afterwards.
         (route,) = routes.split(ui)[1]
         control_plane.request(
@@ -139,12 +142,20 @@ def test_the_series_and_its_clean_up_on_each_release(
         "VirtualService/mnist-ui",
     } <= set(before)
 
+    # 06's clean-up cell: the UI goes; an administrator's route stays where the profile may not delete it.
+    may_delete_routes = rbac.may(release, "delete", "networking.istio.io", "virtualservices", namespace=namespace)
+    with controllers.Playing(control_plane, namespace):
+        backend.undeploy(ui)
+    left = _labelled_left(control_plane, namespace)
+    assert "Deployment/mnist-ui" not in left and "Service/mnist-ui" not in left
+    assert ("VirtualService/mnist-ui" in left) is not may_delete_routes
+
     # `make clean` as default-editor: the same login, the series' label, the PVC's finalizer lifted by its controller.
     with controllers.Playing(control_plane, namespace):
         done = cleanup.clean_up(settings=settings)
     left = _labelled_left(control_plane, namespace)
     kept = [row.name for row in done.rows if row.status == cleanup.KEPT and row.item == "VirtualService"]
-    if rbac.may(release, "delete", "networking.istio.io", "virtualservices", namespace=namespace):
+    if may_delete_routes:
         assert left == [] and kept == []
     else:
         assert left == ["VirtualService/mnist-ui"]
