@@ -12,13 +12,19 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 from kubernetes import client as k8s_client, config as k8s_config
 
+from helpers import settings as settings_module
 from helpers.local import ports
 from helpers.local.node import agent
 
 ENABLED = os.environ.get("MNIST_E2E") == "1"
+NAMESPACE = "kubeflow-user-example-com"
+BUCKET = "mnist-e2e"
+# Seconds a TFJob may take with fast parameters on a busy 2-core machine (one takes about a minute).
+WAIT_S = 420.0
 # Keys moto accepts; AWS_ENDPOINT_URL (set by the fixture) keeps every call on loopback.
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -109,3 +115,30 @@ def node(
     yield running
     stop.set()
     thread.join(60)
+
+
+@pytest.fixture
+def editor_settings(
+    control_plane: Any,
+    training_operator: Any,
+    node: agent.NodeAgent,
+    admin_api: k8s_client.ApiClient,
+    e2e_dir: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> settings_module.Settings:
+    """The notebook's settings on the kubeflow backend, logged in as default-editor, with a bucket and aws-secret."""
+    kubeconfig = control_plane.kubeconfig_for(namespace=NAMESPACE, service_account="default-editor")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    s3 = boto3.client("s3", region_name="us-west-2")
+    if BUCKET not in [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]]:
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    return settings_module.load(
+        backend="kubeflow",
+        state_dir=str(e2e_dir / "series"),
+        namespace=NAMESPACE,
+        region="us-west-2",
+        bucket=BUCKET,
+        training_api="tfjob",
+        # Bounded so that a stuck job fails the test and the fixtures still stop every process.
+        wait_timeout_s=WAIT_S,
+    )

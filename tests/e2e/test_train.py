@@ -6,51 +6,13 @@ parameters; S3 is a moto server that the notebook side and the replicas share.
 
 from __future__ import annotations
 
-import pathlib
 import time
-from typing import Any
-
-import boto3
-import pytest
-from kubernetes import client as k8s_client
 
 from helpers import backends, settings as settings_module, training
-from helpers.local.node import agent
 
-NAMESPACE = "kubeflow-user-example-com"
 IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/kubeflow-mnist/train:e2e"
-BUCKET = "mnist-e2e"
-# Seconds the TFJob may take with fast parameters on a busy 2-core machine (it takes about 2 minutes).
-WAIT_S = 420.0
 FAST = {"num_workers": 2, "num_ps": 1, "train_steps": 40, "batch_size": 32, "learning_rate": 0.003,
         "train_subset": 2000, "test_subset": 500}  # fmt: skip
-
-
-@pytest.fixture
-def editor_settings(
-    control_plane: Any,
-    training_operator: Any,
-    node: agent.NodeAgent,
-    admin_api: k8s_client.ApiClient,
-    e2e_dir: pathlib.Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> settings_module.Settings:
-    """The notebook's settings on the kubeflow backend, logged in as default-editor, with a bucket and aws-secret."""
-    kubeconfig = control_plane.kubeconfig_for(namespace=NAMESPACE, service_account="default-editor")
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    boto3.client("s3", region_name="us-west-2").create_bucket(
-        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
-    )
-    return settings_module.load(
-        backend="kubeflow",
-        state_dir=str(e2e_dir / "series"),
-        namespace=NAMESPACE,
-        region="us-west-2",
-        bucket=BUCKET,
-        training_api="tfjob",
-        # Bounded so that a stuck job fails the test and the fixtures still stop every process.
-        wait_timeout_s=WAIT_S,
-    )
 
 
 def test_notebook_03_trains_through_the_real_operator(editor_settings: settings_module.Settings) -> None:
