@@ -361,6 +361,18 @@ class NodeAgent:
             threading.Thread(target=runner.stop, args=(0.0,), daemon=True).start()
         shutil.rmtree(runner.log_dir.parent / "volumes", ignore_errors=True)
 
+    def resolve(self, text: str, *, namespace: str) -> str:
+        """`text` with cluster Service names replaced by pod addresses, as a pod in `namespace` sees them.
+
+        For callers outside the cluster (a test, a notebook on the host): `kubectl port-forward`'s job here.
+        """
+        pods = self._json(self.core.list_pod_for_all_namespaces(_preload_content=False))["items"]
+        services = self._json(self.core.list_service_for_all_namespaces(_preload_content=False))["items"]
+        resolver = addresses.Resolver(
+            namespace=namespace, services=services, pods=pods, addresses=self.addresses.known()
+        )
+        return resolver.rewrite(text)
+
     # --- logs and leftovers ---------------------------------------------------------------
 
     def _logs(self, namespace: str, name: str, container: str) -> logserver.ContainerLogs | None:
