@@ -33,7 +33,8 @@ test: install cluster-build
 	$(BIN)/python -m helpers.pipeline prepare -f tests/fast-params.yaml \
 		-p state_dir=$(CURDIR)/$(NBVAL_DIR)/state --output-dir $(NBVAL_DIR)
 	# The notebooks leave their servers running, as a user wants; the tests stop them, pass or fail.
-	$(BIN)/python -m pytest tests $(NBVAL_DIR) --nbval-lax --nbval-current-env \
+	# tests/e2e is the control plane tier's own run (`make e2e`), never collected here to be skipped.
+	$(BIN)/python -m pytest tests $(NBVAL_DIR) --ignore=tests/e2e --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval-sanitize.cfg $(PYTEST_ARGS); \
 	status=$$?; \
 	$(BIN)/python -m helpers.cleanup --backend local --state-dir $(CURDIR)/$(NBVAL_DIR)/state > /dev/null; \
