@@ -89,3 +89,19 @@ class WaitTimeout(HelpersError):
         if last_state:
             text += f" (last state: {last_state})"
         super().__init__(text)
+
+
+class MissingRecord(HelpersError):
+    """Raised when a notebook reads what an earlier one hands on (the state file's `section`) and it
+    is not there or cannot be read; names the notebook that writes it and the state file."""
+
+    def __init__(self, section: str, *, notebook: str, state_file: str, problem: str = "") -> None:
+        self.section = section
+        self.notebook = notebook
+        self.state_file = state_file
+        self.problem = problem
+        if problem:
+            text = f"the {section} record in {state_file} cannot be read ({problem}): run {notebook} again"
+        else:
+            text = f"no {section} record in {state_file}: run {notebook} first"
+        super().__init__(text)

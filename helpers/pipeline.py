@@ -4,7 +4,8 @@
     python -m helpers.pipeline prepare -f tests/fast-params.yaml --output-dir build/nbval
 
 `run` writes the executed notebooks into a timestamped run folder, shows progress, ends with
-a one-screen summary and exits non-zero naming the notebook, cell and error that failed.
+a one-screen summary of what this run produced and exits non-zero naming the notebook, cell and
+error that failed.
 `prepare` only injects the parameters (for nbval, which runs notebooks as they are).
 """
 
@@ -14,7 +15,9 @@ import argparse
 import dataclasses
 import datetime
 import logging
+import os
 import pathlib
+import secrets
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -108,6 +111,11 @@ def _error_text(error: papermill.PapermillExecutionError) -> str:
     return f"cell {error.exec_count} (index {error.cell_index}): {error.ename}: {evalue}"
 
 
+def new_run_id() -> str:
+    """A name for one run of the series: its start time and a random suffix (two runs may start in one second)."""
+    return f"{datetime.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
 def run(
     *,
     parameters: Mapping[str, Any],
@@ -115,12 +123,39 @@ def run(
     notebooks_dir: pathlib.Path = NOTEBOOKS_DIR,
     selected: Sequence[str] = NOTEBOOKS,
     progress_bar: bool = True,
+    run_id: str = "",
 ) -> list[Outcome]:
     """Execute the selected notebooks in order; stop at the first failure.
 
-    Returns one Outcome per selected notebook: notebooks not yet written are reported as
-    such by name, and the ones after a failure as "not run".
+    The notebooks' kernels get `run_id` (a new one when empty) in the environment, and stamp the
+    records they write with it. Returns one Outcome per selected notebook: notebooks not yet
+    written are reported as such by name, and the ones after a failure as "not run".
     """
+    earlier_run_id = os.environ.get(state.RUN_ID_ENV)
+    os.environ[state.RUN_ID_ENV] = run_id or new_run_id()
+    try:
+        return _run_notebooks(
+            parameters=parameters,
+            output_dir=output_dir,
+            notebooks_dir=notebooks_dir,
+            selected=selected,
+            progress_bar=progress_bar,
+        )
+    finally:
+        if earlier_run_id is None:
+            del os.environ[state.RUN_ID_ENV]
+        else:
+            os.environ[state.RUN_ID_ENV] = earlier_run_id
+
+
+def _run_notebooks(
+    *,
+    parameters: Mapping[str, Any],
+    output_dir: pathlib.Path,
+    notebooks_dir: pathlib.Path,
+    selected: Sequence[str],
+    progress_bar: bool,
+) -> list[Outcome]:
     # Names are checked against the whole series, so one parameters file serves any --only.
     per_notebook = split_parameters(parameters, _existing(notebooks_dir, NOTEBOOKS)[0])
     present, missing = _existing(notebooks_dir, selected)
@@ -173,8 +208,12 @@ def prepare(
     return written
 
 
-def summary(outcomes: Sequence[Outcome], *, highlights: Mapping[str, Any]) -> str:
-    """A one-screen summary: each notebook's status and time, then what the run produced."""
+def summary(outcomes: Sequence[Outcome], *, highlights: Mapping[str, Any], earlier: int = 0) -> str:
+    """A one-screen summary: each notebook's status and time, then what the run produced.
+
+    `highlights` are this run's results only; `earlier` counts the state file's results from an
+    earlier run, which are left out (a failed run must not show the last good run's accuracy).
+    """
     lines = ["", "Summary", "-------"]
     for outcome in outcomes:
         took = f"{outcome.seconds:6.1f} s" if outcome.seconds else " " * 8
@@ -184,12 +223,21 @@ def summary(outcomes: Sequence[Outcome], *, highlights: Mapping[str, Any]) -> st
     if highlights:
         lines += ["", "Results"]
         lines += [f"  {key}: {value}" for key, value in highlights.items()]
+    if earlier:
+        lines += ["", f"  ({earlier} result(s) in the state file are from an earlier run; not shown)"]
     return "\n".join(lines)
 
 
-def highlights(state_dir: pathlib.Path) -> dict[str, Any]:
-    """What the notebooks recorded for the summary (the state file's `summary` section)."""
-    return state.get(state_dir, "summary")
+def highlights(state_dir: pathlib.Path, *, run_id: str) -> tuple[dict[str, str], int]:
+    """What the notebooks of run `run_id` recorded for the summary, and how many lines of the summary
+    an earlier run wrote. An unreadable summary is logged and counts as nothing."""
+    try:
+        recorded = state.summary(state_dir)
+    except errors.HelpersError as e:
+        logger.warning("the summary cannot be shown: %s", e)
+        return {}, 0
+    this_run = recorded.values(run_id=run_id)
+    return this_run, len(recorded.entries) - len(this_run)
 
 
 def _state_dir(parameters: Mapping[str, Any]) -> pathlib.Path:
@@ -236,14 +284,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             for path in prepared:
                 print(path)
             return 0
+        run_id = new_run_id()
         outcomes = run(
             parameters=parameters,
             output_dir=arguments.output_dir,
             notebooks_dir=arguments.notebooks_dir,
             selected=_select(arguments.only),
             progress_bar=not arguments.no_progress,
+            run_id=run_id,
         )
-        print(summary(outcomes, highlights=highlights(_state_dir(parameters))))
+        this_run, earlier = highlights(_state_dir(parameters), run_id=run_id)
+        print(summary(outcomes, highlights=this_run, earlier=earlier))
     except errors.HelpersError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

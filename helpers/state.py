@@ -1,19 +1,28 @@
 """The small JSON state file through which notebooks hand results to the next ones.
 
-01 records the settings it used, 02 the image it built, 03 where the model was exported,
-and so on. Writes are atomic (write a temporary file, then rename), so an interrupted cell
-never leaves a half-written file that breaks every later notebook.
+01 records the settings it used, 02 the images it built (`Image`), 03 the staged data (`Data`) and
+the training run (`Training`), 05 what it serves (`Serving`), and 03, 05 and 06 lines of the series'
+`Summary`. Each record is typed and stamped with the run that wrote it; reading a missing one names
+the notebook to run first. Writes are atomic, so an interrupted cell never breaks later notebooks.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
 import pathlib
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
 
-from helpers import errors, files
+import pydantic
+
+from helpers import errors, files, report
 
 STATE_FILE = "state.json"
+# The environment variable that names the run writing records: the headless runner sets it for its
+# notebooks' kernels, so its closing "Results" can leave out what an earlier run wrote.
+RUN_ID_ENV = "MNIST_RUN_ID"
 
 
 def path(state_dir: pathlib.Path) -> pathlib.Path:
@@ -45,7 +54,7 @@ def _write(state_dir: pathlib.Path, content: dict[str, Any]) -> None:
 
 
 def get(state_dir: pathlib.Path, section: str) -> dict[str, Any]:
-    """One section of the state (for example "image" or "model"); empty when not recorded."""
+    """One section of the state as stored (for example "settings"); empty when not recorded."""
     value = read(state_dir).get(section, {})
     return value if isinstance(value, dict) else {}
 
@@ -67,3 +76,170 @@ def remove(state_dir: pathlib.Path, section: str) -> None:
     if section in content:
         del content[section]
         _write(state_dir, content)
+
+
+def current_run_id() -> str:
+    """The run writing records now: what the headless runner set, or empty in an interactive session."""
+    return os.environ.get(RUN_ID_ENV, "")
+
+
+class Stamped(pydantic.BaseModel):
+    """Which run wrote a record and when (UTC, ISO 8601); empty in records older than the stamps."""
+
+    # Unknown keys are ignored, so a state file written by a newer version still loads.
+    model_config = pydantic.ConfigDict(frozen=True, extra="ignore")
+
+    run_id: str = ""
+    written_at: str = ""
+
+
+class Record(Stamped):
+    """A notebook's hand-off record: the section it is kept under and the notebook that writes it."""
+
+    SECTION: ClassVar[str]
+    WRITTEN_BY: ClassVar[str]
+
+
+class Image(Record):
+    """An image 02 built: the training image ("image") or the web UI's ("ui_image")."""
+
+    SECTION: ClassVar[str] = "image"
+    WRITTEN_BY: ClassVar[str] = "02_build_image"
+
+    uri: str
+    tag: str
+    built_with: str = ""
+    context: str = ""  # the build context kept in the local registry (local backend only)
+
+
+class Data(Record):
+    """The data set 03 staged in the bucket, and its image counts."""
+
+    SECTION: ClassVar[str] = "data"
+    WRITTEN_BY: ClassVar[str] = "03_train"
+
+    uri: str
+    train: int
+    test: int
+
+
+class Training(Record):
+    """The training run 03 finished: its job, where it wrote events and the export, and its result."""
+
+    SECTION: ClassVar[str] = "training"
+    WRITTEN_BY: ClassVar[str] = "03_train"
+
+    job_name: str
+    model_dir: str
+    export_uri: str
+    version: int
+    test_accuracy: float
+
+
+class Serving(Record):
+    """The model server 05 deployed: its address and the model version it serves."""
+
+    SECTION: ClassVar[str] = "serving"
+    WRITTEN_BY: ClassVar[str] = "05_serve"
+
+    url: str
+    version: str
+
+
+RecordType = TypeVar("RecordType", bound=Record)
+
+
+def save(state_dir: pathlib.Path, record: RecordType, *, section: str = "") -> RecordType:
+    """Stamp `record` with this run and replace its section (`record.SECTION` unless given) with it;
+    returns the stamped record."""
+    stamped = record.model_copy(update={"run_id": current_run_id(), "written_at": _now()})
+    state_dir = pathlib.Path(state_dir)
+    content = read(state_dir)
+    content[section or record.SECTION] = stamped.model_dump(mode="json")
+    _write(state_dir, content)
+    return stamped
+
+
+def load(state_dir: pathlib.Path, kind: type[RecordType], *, section: str = "") -> RecordType:
+    """The record of type `kind` under `section` (`kind.SECTION` unless given).
+
+    Raises MissingRecord naming the notebook to run first when there is none, or to run again
+    when what is there lacks a field or holds a value of the wrong type.
+    """
+    section = section or kind.SECTION
+    stored = read(state_dir).get(section)
+    if stored is None:
+        raise errors.MissingRecord(section, notebook=kind.WRITTEN_BY, state_file=str(path(state_dir)))
+    try:
+        return kind.model_validate(stored)
+    except pydantic.ValidationError as e:
+        raise errors.MissingRecord(
+            section, notebook=kind.WRITTEN_BY, state_file=str(path(state_dir)), problem=_first_problem(e)
+        ) from e
+
+
+class SummaryEntry(Stamped):
+    """One line of the series' summary; a bare string is a line written before the stamps."""
+
+    value: str
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _from_bare_string(cls, data: Any) -> Any:
+        return {"value": data} if isinstance(data, str) else data
+
+
+class Summary(pydantic.BaseModel):
+    """The series' summary: what 03, 05 and 06 produced, each line stamped with its run."""
+
+    model_config = pydantic.ConfigDict(frozen=True)
+
+    SECTION: ClassVar[str] = "summary"
+
+    entries: dict[str, SummaryEntry] = {}
+
+    def values(self, *, run_id: str | None = None) -> dict[str, str]:
+        """Each line's value, only those `run_id` wrote when given."""
+        return {label: entry.value for label, entry in self.entries.items() if run_id is None or entry.run_id == run_id}
+
+    def report(self) -> report.Report:
+        """The summary as a table: each line with its value and when it was written."""
+        rows = (
+            report.Row(label, entry.value, entry.written_at or "an earlier run")
+            for label, entry in self.entries.items()
+        )
+        return report.Report("Summary of the series", tuple(rows))
+
+
+def summary(state_dir: pathlib.Path) -> Summary:
+    """The series' summary; empty when no notebook wrote a line yet. Raises MissingRecord when the
+    section is there but cannot be read."""
+    stored = read(state_dir).get(Summary.SECTION, {})
+    try:
+        return Summary.model_validate({"entries": stored})
+    except pydantic.ValidationError as e:
+        raise errors.MissingRecord(
+            Summary.SECTION, notebook="03_train", state_file=str(path(state_dir)), problem=_first_problem(e)
+        ) from e
+
+
+def add_to_summary(state_dir: pathlib.Path, lines: Mapping[str, str]) -> Summary:
+    """Add or replace lines of the summary, stamped with this run; returns the whole summary."""
+    stamp = {"run_id": current_run_id(), "written_at": _now()}
+    state_dir = pathlib.Path(state_dir)
+    content = read(state_dir)
+    entries = {label: entry.model_dump(mode="json") for label, entry in summary(state_dir).entries.items()}
+    entries.update({label: {"value": value, **stamp} for label, value in lines.items()})
+    content[Summary.SECTION] = entries
+    _write(state_dir, content)
+    return Summary.model_validate({"entries": entries})
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def _first_problem(error: pydantic.ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "the record"
+    return f"{where}: {first['msg']}"

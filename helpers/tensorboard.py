@@ -139,10 +139,8 @@ def sync_deployment(rendered: list[manifests.Resource]) -> manifests.Resource:
 
 def url(service_urls: dict[str, str], *, settings: settings_module.Settings, plan: Plan | None = None) -> str:
     """TensorBoard's page URL from the Service URLs `deploy` returned; raises ConfigError when absent."""
-    service = f"{settings.app_name}-tensorboard"
-    if service not in service_urls:
-        raise errors.ConfigError("service", service, f"was not deployed; deployed: {sorted(service_urls)}")
-    return service_urls[service].rstrip("/") + (plan.service_path if plan else path_prefix(settings))
+    service_url = workloads.service_url(service_urls, settings=settings, component="tensorboard")
+    return service_url.rstrip("/") + (plan.service_path if plan else path_prefix(settings))
 
 
 def ways_in(plan: Plan, *, backend: base.Backend, page_url: str) -> str:

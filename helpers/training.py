@@ -40,7 +40,7 @@ def stage_dataset(*, backend: base.Backend, settings: settings_module.Settings, 
         staged = pathlib.Path(scratch) / "mnist.npz"
         data.save_npz(mnist, staged)
         backend.upload(staged, target)
-    state.update(settings.state_dir, "data", {"uri": target, "train": len(mnist.y_train), "test": len(mnist.y_test)})
+    state.save(settings.state_dir, state.Data(uri=target, train=len(mnist.y_train), test=len(mnist.y_test)))
     rows = (
         report.Row("training images", f"{len(mnist.y_train):,}", "staged"),
         report.Row("test images", f"{len(mnist.y_test):,} (never used for training)", "staged"),
@@ -174,13 +174,13 @@ def record_result(
     else:
         args = job["spec"]["tfReplicaSpecs"]["Chief"]["template"]["spec"]["containers"][0]["args"]
     model_dir = next(arg.split("=", 1)[1] for arg in args if arg.startswith("--tf-model-dir="))
-    run = {
-        "job_name": job["metadata"]["name"],
-        "model_dir": model_dir,
-        "export_uri": export_uri,
-        "version": metrics["version"],
-        "test_accuracy": float(metrics["test_accuracy"]),
-    }
-    state.update(settings.state_dir, "training", run)
-    state.update(settings.state_dir, "summary", {"test accuracy (training)": f"{run['test_accuracy']:.4f}"})
-    return {**metrics, **run}
+    run = state.Training(
+        job_name=job["metadata"]["name"],
+        model_dir=model_dir,
+        export_uri=export_uri,
+        version=metrics["version"],
+        test_accuracy=float(metrics["test_accuracy"]),
+    )
+    state.save(settings.state_dir, run)
+    state.add_to_summary(settings.state_dir, {"test accuracy (training)": f"{run.test_accuracy:.4f}"})
+    return {**metrics, **run.model_dump(exclude={"run_id", "written_at"})}

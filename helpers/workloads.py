@@ -36,6 +36,15 @@ def export_uri(settings: settings_module.Settings) -> str:
     return f"s3://{settings.require('bucket')}/models/{MODEL_NAME}"
 
 
+def service_url(service_urls: Mapping[str, str], *, settings: settings_module.Settings, component: str) -> str:
+    """The address `deploy` returned for the series' Service `<app_name>-<component>` ("serving", "ui",
+    "tensorboard"); raises ConfigError naming what was deployed when it is not among them."""
+    service = f"{settings.app_name}-{component}"
+    if service not in service_urls:
+        raise errors.ConfigError("service", service, f"was not deployed; deployed: {sorted(service_urls)}")
+    return service_urls[service]
+
+
 def _render(name: str, settings: settings_module.Settings, values: Mapping[str, object]) -> list[manifests.Resource]:
     common = {
         "app_name": settings.app_name,

@@ -1,14 +1,15 @@
-"""The headless runner: parameters, order, failure reporting, not-yet-written notebooks."""
+"""The headless runner: parameters, order, failure reporting, not-yet-written notebooks, this run's results."""
 
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 
 import nbformat
 import pytest
 
-from helpers import errors, pipeline
+from helpers import errors, pipeline, state
 
 
 def _notebook(path: pathlib.Path, *, parameters: str, body: str) -> None:
@@ -138,3 +139,30 @@ def test_real_01_runs_twice_in_a_row(tmp_path: pathlib.Path) -> None:
         assert [outcome.status for outcome in outcomes] == ["ok"], outcomes[0].error
     executed = outcomes[0].output.read_text()  # type: ignore[union-attr]
     assert "exists" in executed, "the second run finds the bucket the first one made"
+
+
+def test_a_run_that_fails_in_03_shows_no_result_of_an_earlier_run(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state_dir = tmp_path / "state"
+    monkeypatch.setenv(state.RUN_ID_ENV, "an-earlier-run")
+    state.add_to_summary(state_dir, {"test accuracy (training)": "0.9912", "web UI": "http://127.0.0.1:1/"})
+    monkeypatch.delenv(state.RUN_ID_ENV)
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _notebook(
+        folder / "01_aws_setup.ipynb",
+        parameters="state_dir: str = ''",
+        body="import pathlib\nfrom helpers import state\n"
+        "state.add_to_summary(pathlib.Path(state_dir), {'bucket': 'made'})",
+    )
+    _notebook(folder / "02_build_image.ipynb", parameters="state_dir: str = ''", body="pass")
+    _notebook(folder / "03_train.ipynb", parameters="state_dir: str = ''", body="raise RuntimeError('training broke')")
+    common = ["--output-dir", str(tmp_path / "runs"), "--notebooks-dir", str(folder), "--no-progress"]
+    assert pipeline.main(["run", "-p", f"state_dir={state_dir}", *common]) == 1
+    printed = capsys.readouterr().out
+    results = printed[printed.index("Results") :]
+    assert "bucket: made" in results, "what this run wrote is shown"
+    assert "0.9912" not in printed and "127.0.0.1:1" not in printed, "nothing of the earlier run reads as a result"
+    assert "2 result(s) in the state file are from an earlier run" in printed
+    assert state.RUN_ID_ENV not in os.environ, "the run id is the kernels', not left behind"

@@ -94,7 +94,8 @@ def test_stage_dataset_puts_one_copy_in_the_bucket(
     assert staged.status_of("location") == "uploaded"
     target = containers.local_object_path(workloads.data_uri(with_bucket), settings=with_bucket)
     assert np.array_equal(data.read_npz(target).x_test, tiny.x_test)
-    assert state.get(with_bucket.state_dir, "data") == {"uri": workloads.data_uri(with_bucket), "train": 20, "test": 5}
+    recorded = state.load(with_bucket.state_dir, state.Data)
+    assert (recorded.uri, recorded.train, recorded.test) == (workloads.data_uri(with_bucket), 20, 5)
 
 
 # ## The TrainJob path (Kubeflow Trainer v2)
@@ -175,4 +176,5 @@ def test_record_result_reads_the_model_dir_of_a_trainjob(with_bucket: settings_m
     target.write_text(json.dumps(metrics))
     recorded = training.record_result(backend=backends.get(settings=with_bucket), settings=with_bucket, job=job)
     assert recorded["model_dir"] == f"{workloads.run_uri(with_bucket, 'mnist-train')}/r1"
-    assert state.get(with_bucket.state_dir, "training")["test_accuracy"] == 0.95
+    assert state.load(with_bucket.state_dir, state.Training).test_accuracy == 0.95
+    assert state.summary(with_bucket.state_dir).values() == {"test accuracy (training)": "0.9500"}

@@ -125,8 +125,10 @@ class KubeflowBackend(base.Backend):
             rows.append(report.Row("build context", context_uri, "uploaded"))
             rows += self._run_build_job(context=context, context_uri=context_uri, uri=uri, builder_image=builder_image)
             rows[0] = report.Row("image", uri, "built")
-        state.update(
-            self.settings.state_dir, record_as, {"uri": uri, "tag": context.tag, "built_with": "in-cluster build Job"}
+        state.save(
+            self.settings.state_dir,
+            state.Image(uri=uri, tag=context.tag, built_with="in-cluster build Job"),
+            section=record_as,
         )
         return report.Report("Training image (ECR)", tuple(rows))
 

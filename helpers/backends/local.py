@@ -119,10 +119,10 @@ class LocalBackend(base.Backend):
             built_with, how = "docker", "built"
         else:
             built_with, how = "source tree", "skipped"
-        state.update(
+        state.save(
             self.settings.state_dir,
-            record_as,
-            {"uri": uri, "tag": context.tag, "context": str(stored), "built_with": built_with},
+            state.Image(uri=uri, tag=context.tag, context=str(stored), built_with=built_with),
+            section=record_as,
         )
         rows = (
             report.Row("build context", str(stored), status),
