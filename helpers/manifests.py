@@ -86,7 +86,17 @@ def render(
     for document in documents:
         if not isinstance(document, dict) or "kind" not in document:
             raise errors.ConfigError("manifest", name, "every document must be a mapping with a 'kind'")
-    return [add_common_labels(document, app_name=app_name, component=name) for document in documents]
+    return [add_common_labels(_unshared(document), app_name=app_name, component=name) for document in documents]
+
+
+def _unshared(value: Any) -> Any:
+    """A copy in which no two places share a mapping or list: a YAML alias (`*replica`) loads as the very
+    object its anchor made, and a change to one replica's pod must not change another's."""
+    if isinstance(value, dict):
+        return {key: _unshared(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unshared(item) for item in value]
+    return value
 
 
 def find(resources: list[Resource], kind: str, name: str | None = None) -> Resource:

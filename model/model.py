@@ -40,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from helpers import data
+from helpers.serving import export as serving_export
 
 logger = logging.getLogger("model")
 
@@ -328,20 +329,9 @@ def export(model: keras.Model, args: argparse.Namespace, *, metrics: dict) -> st
     version = int(time.time())
     while (export_root / str(version)).exists():  # two exports in one second still get distinct versions
         version += 1
-
-    def serve(x: tf.Tensor) -> dict[str, tf.Tensor]:
-        predictions = model(x, training=False)
-        return {"predictions": predictions, "classes": tf.argmax(predictions, axis=-1)}
-
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serving_default", serve, input_signature=[tf.TensorSpec([None, *INPUT_SHAPE], tf.float32)])
-    archive.write_out(str(export_root / str(version)), verbose=False)
-    # Last, once the SavedModel is whole: serving takes a version only with its marker, and the upload
-    # below sends it after every other file, so a half-uploaded version is never served.
-    from helpers.aws import s3
-
-    s3.write_marker(export_root / str(version))
+    # The serving contract's signature (`x` [N, 28, 28] -> `predictions`, `classes`), then the completion
+    # marker: serving takes a version only with it, and the upload below sends it after every other file.
+    serving_export.export_classifier(model, export_root / str(version))
     uri = f"{args.tf_export_dir.rstrip('/')}/{version}"
     (export_root / "metrics.json").write_text(json.dumps({**metrics, "version": version, "export": uri}, indent=2))
     sync(args.tf_export_dir, export_root, upload=True)

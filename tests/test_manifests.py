@@ -37,6 +37,20 @@ def test_render_fills_placeholders_and_labels_every_resource(manifests_dir: path
     assert manifests.find(rendered, "Service")["metadata"]["labels"]["extra"] == "kept"
 
 
+def test_a_yaml_alias_renders_as_its_own_copy(manifests_dir: pathlib.Path) -> None:
+    (manifests_dir / "aliased.yaml").write_text(
+        "kind: TFJob\nspec:\n  tfReplicaSpecs:\n    Chief:\n      template: &replica\n        spec:\n"
+        "          containers: [{name: tensorflow, args: [--a]}]\n    Worker:\n      template: *replica\n"
+        "    PS:\n      template:\n        <<: *replica\n        metadata: {annotations: {ps: 'yes'}}\n"
+    )
+    (rendered,) = manifests.render("aliased", {}, app_name="mnist", manifests_dir=manifests_dir)
+    replicas = rendered["spec"]["tfReplicaSpecs"]
+    replicas["Worker"]["template"]["spec"]["containers"][0]["args"].append("--worker-only")
+    assert replicas["Chief"]["template"]["spec"]["containers"][0]["args"] == ["--a"], "no replica shares another's pod"
+    assert replicas["PS"]["template"]["spec"]["containers"][0]["args"] == ["--a"]
+    assert replicas["PS"]["template"]["metadata"]["annotations"] == {"ps": "yes"}
+
+
 def test_missing_placeholder_is_named(manifests_dir: pathlib.Path) -> None:
     with pytest.raises(errors.ConfigError) as caught:
         manifests.render(

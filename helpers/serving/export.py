@@ -1,9 +1,9 @@
 """Write a Keras classifier as the SavedModel that the serving stack expects (the MNIST contract).
 
 Signature `serving_default`: input `x` float32 [None, 28, 28] pixels in [0, 1]; outputs
-`predictions` float32 softmax [None, 10] and `classes` int64 [None]. This is what model/model.py
-exports; the serving tests and benchmark export their models through here to match it. Like
-model.py, it writes the completion marker last, so the server takes the version only once it is whole.
+`predictions` float32 softmax [None, 10] and `classes` int64 [None]. The one exporter: model/model.py
+exports through it (the training image copies this module), and so do the serving tests and the
+benchmark. It writes the completion marker last, so the server takes a version only once it is whole.
 """
 
 from __future__ import annotations
