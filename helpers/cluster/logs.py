@@ -6,10 +6,13 @@ training program prints its metrics) can be read without knowing pod names.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from helpers import errors, settings as settings_module
 from helpers.cluster import _api, _fetch, _kinds
+
+logger = logging.getLogger(__name__)
 
 # Labels the training operator (v1.9) puts on each replica pod; the replica type is lower-case.
 JOB_NAME_LABEL = "training.kubeflow.org/job-name"
@@ -32,7 +35,8 @@ def pod_logs(
     """The logs of pod `pod`, or of every pod matching label `selector`, by pod name.
 
     Give exactly one of `pod` and `selector`, else ConfigError. `tail_lines` keeps the last lines
-    only. A selector that matches nothing returns {}. Raises ClusterError when the server refuses.
+    only. A selector that matches nothing returns {}, and a matched pod whose log is gone (404: deleted since,
+    or its node removed) is left out with a warning. Raises ClusterError when the server refuses.
     """
     if (pod is None) == (selector is None):
         raise errors.ConfigError("pod/selector", (pod, selector), "give exactly one of a pod name and a selector")
@@ -59,7 +63,14 @@ def pod_logs(
         call = _api.on(
             _kinds.by_name("Pod"), "get", namespace=namespace, name=name, subresource="log", action="read logs of"
         )
-        logs[name] = _api.request_text(api, call, settings=settings, query=query)
+        try:
+            logs[name] = _api.request_text(api, call, settings=settings, query=query)
+        except errors.ClusterError as e:
+            # A matched pod whose log is gone: deleted since the list, or its node removed (an autoscaler
+            # drains idle nodes soon after a Job ends; the API server then answers 404). It no longer counts.
+            if selector is None or e.status != 404:
+                raise
+            logger.warning("no log of pod %s: %s", name, e)
     return logs
 
 

@@ -1,8 +1,8 @@
 """The kubeflow backend's steps: AWS under moto, Kubernetes through the API server stand-in where a real one cannot.
 
 What a real API server serves runs there instead (tests/controlplane/test_kubeflow_backend.py: the pods'
-credentials, a TFJob's wait, deploy and undeploy). Kept on the stand-in: the build Job (02) and the chief's
-log lines, because both read pods/log, which a real API server answers only from a kubelet; and the TrainJob
+credentials, the build Job, a TFJob's wait, deploy and undeploy). Kept on the stand-in: the chief's log lines
+passed on while a TFJob runs (a real API server serves container output only from a kubelet), and the TrainJob
 path, whose cases need clusters without Trainer, without its runtime or without TFJob, while the control plane
 serves every CRD to every test.
 """
@@ -12,10 +12,9 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
-import boto3
 import pytest
 
-from helpers import backends, errors, image, settings as settings_module, state, workloads
+from helpers import backends, errors, settings as settings_module, workloads
 from helpers.aws import s3
 from tests.cluster import fake_api as fake_api_module, objects, test_training_apis
 from tests.cluster.objects import NAMESPACE
@@ -38,81 +37,6 @@ def test_storage_twice_creates_then_finds_and_records_the_bucket(kubeflow_settin
     again = backends.get(settings=saved).ensure_storage()
     assert again.status_of("S3 bucket") == "exists"
     assert again.status_of("ECR repository") == "exists"
-
-
-@pytest.fixture
-def context(tmp_path: pathlib.Path) -> image.BuildContext:
-    project = tmp_path / "project"
-    (project / "model").mkdir(parents=True)
-    (project / "model" / "Dockerfile").write_text("FROM python:3.11-slim\nCOPY model/model.py /app/model.py\n")
-    (project / "model" / "model.py").write_text("print('train')\n")
-    return image.build_context(output_dir=tmp_path / "contexts", project_dir=project)
-
-
-def _job_will(fake_api: fake_api_module.FakeApiServer, name: str, condition: str) -> None:
-    status = {"conditions": [{"type": condition, "status": "True", "reason": "Test", "message": f"job {condition}"}]}
-    fake_api.script_status("apis/batch/v1", "jobs", NAMESPACE, name, {"active": 1}, status)
-    pod = f"{name}-abcde"
-    fake_api.add(
-        "api/v1",
-        "pods",
-        {
-            "metadata": {"name": pod, "namespace": NAMESPACE, "labels": {"job-name": name}},
-            "spec": {"containers": [{"name": "executor"}]},
-        },
-    )
-    fake_api.set_logs(NAMESPACE, pod, "executor", "INFO Pushed image\n")
-
-
-def test_build_uploads_the_context_runs_the_job_and_records_the_image(
-    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer, context: image.BuildContext
-) -> None:
-    backend = backends.get(settings=kubeflow_settings)
-    backend.ensure_storage()
-    _job_will(fake_api, f"mnist-build-{context.tag}", "Complete")
-    built = backend.build_image(
-        context=context, builder_image="executor:v1", repository="kubeflow-mnist/train", record_as="image"
-    )
-    assert built.status_of("image") == "built"
-    assert built.status_of("build Job") == "succeeded"
-    job = fake_api.get("apis/batch/v1", "jobs", NAMESPACE, f"mnist-build-{context.tag}")
-    assert job is not None
-    args = job["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert f"--context=s3://{backend.settings.bucket}/build-contexts/{context.tag}.tar.gz" in args
-    assert any(
-        arg.startswith("--destination=123456789012.dkr.ecr.us-west-2.amazonaws.com/kubeflow-mnist/train:")
-        for arg in args
-    )
-    assert state.get(kubeflow_settings.state_dir, "image")["tag"] == context.tag
-
-
-def test_a_failed_build_is_a_clear_error(
-    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer, context: image.BuildContext
-) -> None:
-    backend = backends.get(settings=kubeflow_settings)
-    backend.ensure_storage()
-    _job_will(fake_api, f"mnist-build-{context.tag}", "Failed")
-    with pytest.raises(errors.ClusterError, match="job Failed"):
-        backend.build_image(
-            context=context, builder_image="executor:v1", repository="kubeflow-mnist/train", record_as="image"
-        )
-    assert "image" not in state.read(kubeflow_settings.state_dir)
-
-
-def test_irsa_removes_the_secret_from_the_build_pod(
-    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer, context: image.BuildContext
-) -> None:
-    trust = '{"Version": "2012-10-17", "Statement": []}'
-    boto3.client("iam").create_role(RoleName="mnist-pods", AssumeRolePolicyDocument=trust)
-    irsa = kubeflow_settings.model_copy(update={"role_arn": "arn:aws:iam::123456789012:role/mnist-pods"})
-    backend = backends.get(settings=irsa)
-    backend.ensure_storage()
-    _job_will(fake_api, f"mnist-build-{context.tag}", "Complete")
-    backend.build_image(
-        context=context, builder_image="executor:v1", repository="kubeflow-mnist/train", record_as="image"
-    )
-    job = fake_api.get("apis/batch/v1", "jobs", NAMESPACE, f"mnist-build-{context.tag}")
-    assert job is not None and "envFrom" not in job["spec"]["template"]["spec"]["containers"][0]
 
 
 def _tfjob_status(*types: str) -> dict:

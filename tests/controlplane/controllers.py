@@ -36,14 +36,22 @@ class Playing:
     controller and the pvc-protection controller in `namespace`; use it as a context manager.
 
     `outcome(pod)` says what the kubelet makes of a pod: "Ready", "Succeeded", "Failed" or None (left Pending).
+    With `node`, each pod is first bound to that node; no Node object of that name exists, so the API server
+    cannot reach its kubelet, as when an autoscaler has removed the node since.
     """
 
     def __init__(
-        self, control_plane: cluster_module.Cluster, namespace: str, *, outcome: Outcome = default_outcome
+        self,
+        control_plane: cluster_module.Cluster,
+        namespace: str,
+        *,
+        outcome: Outcome = default_outcome,
+        node: str | None = None,
     ) -> None:
         self.control_plane = control_plane
         self.namespace = namespace
         self.outcome = outcome
+        self.node = node
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.errors: list[str] = []
@@ -80,6 +88,13 @@ class Playing:
             outcome = self.outcome(pod)
             if outcome is None:
                 continue
+            if self.node and not pod["spec"].get("nodeName"):
+                binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": metadata["name"]}}
+                self.control_plane.request(
+                    "POST",
+                    f"/api/v1/namespaces/{self.namespace}/pods/{metadata['name']}/binding",
+                    body={**binding, "target": {"apiVersion": "v1", "kind": "Node", "name": self.node}},
+                )
             now = _now()
             names = [container["name"] for container in pod["spec"]["containers"]]
             if outcome == "Ready":

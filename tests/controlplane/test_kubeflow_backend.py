@@ -1,23 +1,25 @@
 """The kubeflow backend's cluster steps on the real API server as default-editor, AWS under moto.
 
 Moved from tests/backends/test_kubeflow.py: 01's credentials for the pods (the Secret, or the IRSA-annotated
-ServiceAccount), 03's TFJob (the admin plays the training operator through the status subresource) and 05/06's
-deploy and undeploy (the real deployment controller, with `controllers.Playing` as the kubelet). The build Job
-and the chief's log lines stay on the stand-in: they read pods/log, which the API server serves only from a
-kubelet.
+ServiceAccount), 02's build Job (the real job controller, `controllers.Playing` as the kubelet; its log is empty,
+or gone with its node), 03's TFJob (the admin plays the training operator through the status subresource) and
+05/06's deploy and undeploy (the real deployment controller). The chief's log lines stay on the stand-in: a
+real API server serves container output only from a kubelet.
 """
 
 from __future__ import annotations
 
+import pathlib
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 
 from controlplane import cluster, errors as controlplane_errors, profile
-from helpers import backends, errors, settings as settings_module, workloads
+from helpers import backends, errors, image, settings as settings_module, state, workloads
 from tests.aws import conftest as aws_fixtures
 from tests.aws.conftest import ACCESS_KEY, SECRET_KEY
 
@@ -177,3 +179,80 @@ def test_deploy_waits_for_the_rollout_and_returns_in_cluster_urls(
     assert _get(control_plane, f"/apis/apps/v1/namespaces/{namespace}/deployments/mnist-serving") is None
     # Foreground deletion: the Deployment went only after its ReplicaSets and pods.
     assert not control_plane.request("GET", f"/apis/apps/v1/namespaces/{namespace}/replicasets")["items"]
+
+
+@pytest.fixture
+def context(tmp_path: pathlib.Path) -> image.BuildContext:
+    project = tmp_path / "project"
+    (project / "model").mkdir(parents=True)
+    (project / "model" / "Dockerfile").write_text("FROM python:3.11-slim\nCOPY model/model.py /app/model.py\n")
+    (project / "model" / "model.py").write_text("print('train')\n")
+    return image.build_context(output_dir=tmp_path / "contexts", project_dir=project)
+
+
+@pytest.mark.parametrize("node", [None, "scaled-away"])
+def test_a_build_counts_as_built_even_where_its_log_is_gone(
+    control_plane: cluster.Cluster, settings: settings_module.Settings, context: image.BuildContext, node: str | None
+) -> None:
+    # The real API server answers pods/log of a pod whose node is gone (an autoscaler removes idle nodes soon
+    # after a Job ends) with 404. The build read its log tail after success and failed there, recording nothing.
+    backend = backends.get(settings=settings)
+    backend.ensure_storage()
+    backend.grant_access()
+    with controllers.Playing(control_plane, settings.namespace, node=node):
+        built = backend.build_image(
+            context=context, builder_image="executor:v1", repository="kubeflow-mnist/train", record_as="image"
+        )
+    assert built.status_of("image") == "built" and built.status_of("build Job") == "succeeded"
+    assert state.get(settings.state_dir, "image")["tag"] == context.tag
+    job = _get(control_plane, f"/apis/batch/v1/namespaces/{settings.namespace}/jobs/mnist-build-{context.tag}")
+    assert job is not None
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert f"--context=s3://{backend.settings.bucket}/build-contexts/{context.tag}.tar.gz" in container["args"]
+    destination = "--destination=123456789012.dkr.ecr.us-west-2.amazonaws.com/kubeflow-mnist/train:"
+    assert any(argument.startswith(destination) for argument in container["args"])
+    assert "envFrom" in container  # the aws-secret's keys, without IRSA
+
+
+def test_irsa_removes_the_secret_from_the_build_pod(
+    control_plane: cluster.Cluster, settings: settings_module.Settings, context: image.BuildContext
+) -> None:
+    trust = '{"Version": "2012-10-17", "Statement": []}'
+    boto3.client("iam").create_role(RoleName="mnist-pods", AssumeRolePolicyDocument=trust)
+    backend = backends.get(
+        settings=settings.model_copy(update={"role_arn": "arn:aws:iam::123456789012:role/mnist-pods"})
+    )
+    backend.ensure_storage()
+    backend.grant_access()
+    with controllers.Playing(control_plane, settings.namespace):
+        backend.build_image(
+            context=context, builder_image="executor:v1", repository="kubeflow-mnist/train", record_as="image"
+        )
+    job = _get(control_plane, f"/apis/batch/v1/namespaces/{settings.namespace}/jobs/mnist-build-{context.tag}")
+    assert job is not None and "envFrom" not in job["spec"]["template"]["spec"]["containers"][0]
+    assert job["spec"]["template"]["spec"]["serviceAccountName"] == "mnist-workloads"
+
+
+def test_a_failed_build_says_why_even_where_its_log_is_gone(
+    control_plane: cluster.Cluster, settings: settings_module.Settings, context: image.BuildContext
+) -> None:
+    backend = backends.get(settings=settings)
+    backend.ensure_storage()
+    backend.grant_access()
+
+    def fails_at_once(pod: dict[str, Any]) -> str:
+        # The job controller waits 10 s before a failed pod's second try (the manifest's backoffLimit is 1):
+        # the admin lowers the limit, so the first failure ends the Job.
+        (owner,) = pod["metadata"]["ownerReferences"]
+        path = f"/apis/batch/v1/namespaces/{settings.namespace}/jobs/{owner['name']}"
+        control_plane.request("PATCH", path, body={"spec": {"backoffLimit": 0}}, content_type=controllers.MERGE)
+        return "Failed"
+
+    with (
+        controllers.Playing(control_plane, settings.namespace, outcome=fails_at_once, node="scaled-away"),
+        pytest.raises(errors.ClusterError, match="BackoffLimitExceeded"),
+    ):
+        backend.build_image(
+            context=context, builder_image="executor:v1", repository="kubeflow-mnist/train", record_as="image"
+        )
+    assert "image" not in state.read(settings.state_dir)
