@@ -3,7 +3,7 @@
 The training faults run the TFJob that notebook 03 renders (`workloads.tfjob`) through the local
 kubelet (`helpers.local.tfjob.run`) on a small MNIST subset staged in the local object store; a
 `FaultInjector` watches the chief's `step N/M` lines and kills one replica's process group mid-run.
-The serving faults run `python -m helpers.serving.server` on a port that survives its restarts.
+The serving faults run the local model server (tests/model_server.py) on a port that survives its restarts.
 Every process started here has the test's own folder in its command line, which is how a test
 proves that none survived (and how a failed test's leftovers are killed).
 """
@@ -17,7 +17,6 @@ import os
 import pathlib
 import re
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -27,10 +26,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-import requests
 
 from helpers import data, settings as settings_module, workloads
 from helpers.local import containers, pids, tfjob
+from tests import model_server as model_server_module
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 # Read at import, before the root conftest points HOME at a temporary folder for each test: the
@@ -49,10 +48,6 @@ IMAGE = "kubeflow-mnist/train:faults"
 JOB_TIMEOUT_S = 240.0
 # Seconds for the replicas' processes to vanish once the runner returned (they were SIGKILLed).
 GONE_TIMEOUT_S = 10.0
-# Seconds the local model server gets to answer after a start: TensorFlow's import dominates.
-SERVER_START_TIMEOUT_S = 120.0
-# The server scans for new versions this often; short, so a copied version is seen within a second.
-SERVER_POLL_S = 0.2
 MODEL_NAME = workloads.MODEL_NAME
 _STEP = re.compile(r"^chief-0 \| .*\bstep (\d+)/(\d+)\b")
 
@@ -227,72 +222,6 @@ def export_linear_model(directory: pathlib.Path, *, seed: int) -> LinearModel:
     return model
 
 
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class ModelServer:
-    """`python -m helpers.serving.server` on one fixed loopback port, stopped and started again at will."""
-
-    def __init__(self, *, base_path: pathlib.Path, log_dir: pathlib.Path) -> None:
-        self.base_path = base_path
-        self.log_dir = log_dir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.starts = 0
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def log_path(self) -> pathlib.Path:
-        """The log of the latest start."""
-        return self.log_dir / f"model-server-{self.starts}.log"
-
-    def start(self) -> None:
-        """Start the server and wait until the model is AVAILABLE; fails the test with the log otherwise."""
-        self.starts += 1
-        command = [
-            sys.executable,
-            "-m",
-            "helpers.serving.server",
-            f"--model_name={MODEL_NAME}",
-            f"--model_base_path={self.base_path}",
-            f"--rest_api_port={self.port}",
-            f"--file_system_poll_wait_seconds={SERVER_POLL_S}",
-        ]
-        with self.log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
-            self._process = subprocess.Popen(
-                command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while time.monotonic() < deadline and self._process.poll() is None:
-            with contextlib.suppress(requests.ConnectionError):
-                if requests.get(f"{self.url}/v1/models/{MODEL_NAME}", timeout=2).ok:
-                    return
-            time.sleep(0.2)
-        self.stop()
-        pytest.fail(f"the model server did not become ready; log:\n{self.log_path.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        """Stop the server (SIGTERM, SIGKILL after 10 s); does nothing when it is not running."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        pids.signal_group(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pids.signal_group(process.pid, signal.SIGKILL)
-            process.wait()
-
-    def states(self) -> dict[str, str]:
-        """Version -> state, as the server reports them."""
-        answer = requests.get(f"{self.url}/v1/models/{MODEL_NAME}", timeout=10).json()
-        return {entry["version"]: entry["state"] for entry in answer["model_version_status"]}
-
-
 @pytest.fixture
 def model_base_path(tmp_path: pathlib.Path) -> pathlib.Path:
     """An empty model base path (versions are numbered subfolders)."""
@@ -302,9 +231,11 @@ def model_base_path(tmp_path: pathlib.Path) -> pathlib.Path:
 
 
 @pytest.fixture
-def model_server(model_base_path: pathlib.Path, tmp_path: pathlib.Path, no_leftovers: str) -> Iterator[ModelServer]:
+def model_server(
+    model_base_path: pathlib.Path, tmp_path: pathlib.Path, no_leftovers: str
+) -> Iterator[model_server_module.ModelServer]:
     """A model server on `model_base_path` (not started yet); stopped after the test."""
-    server = ModelServer(base_path=model_base_path, log_dir=tmp_path)
+    server = model_server_module.ModelServer(base_path=model_base_path, log_dir=tmp_path)
     yield server
     server.stop()
 

@@ -19,8 +19,9 @@ import pytest
 from flask import testing
 
 import webui
+from tests.model_server import ModelServer
 
-from .conftest import LinearModel, ModelServer, export_linear_model, survivors
+from .conftest import LinearModel, export_linear_model, survivors
 
 # How long the server may take to try (and refuse) a new version: many of its 0.2 s polls.
 VERSION_SEEN_TIMEOUT_S = 30.0

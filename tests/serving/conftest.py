@@ -1,14 +1,11 @@
-"""Fixtures for the serving tests: two exported model versions, an in-process app, a real server."""
+"""Fixtures for the serving tests: two exported model versions, an in-process app, a real server
+(tests/model_server.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 import pathlib
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 
 import flask
@@ -16,16 +13,14 @@ import flask.testing
 import keras
 import numpy as np
 import pytest
-import requests
 
 from helpers.serving import api, export, metrics, versions
+from tests import model_server
 
-MODEL_NAME = "mnist"
+MODEL_NAME = model_server.MODEL_NAME
+# TF Serving's gRPC port flag, which the local server accepts and names in its log as not served.
+GRPC_FLAG = ("--port=8500",)
 METRICS_PATH = "/monitoring/prometheus/metrics"
-# Importing TensorFlow on a busy 2-core machine takes ~10 s; a server gets this long to answer.
-STARTUP_TIMEOUT_S = 120.0
-# Poll fast so hot-swap tests finish in a second or two.
-POLL_S = 0.2
 # Bodies past this get 413 from the in-process app (a few images fit, 100 do not).
 TEST_BODY_LIMIT = 256 * 1024
 
@@ -118,82 +113,25 @@ def client(app: flask.Flask) -> flask.testing.FlaskClient:
     return app.test_client()
 
 
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class ServerProcess:
-    """`python -m helpers.serving.server` as a real child process on a free loopback port."""
-
-    def __init__(self, *, base_path: pathlib.Path, log_path: pathlib.Path, extra_args: tuple[str, ...] = ()) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "helpers.serving.server",
-                "--port=8500",
-                f"--rest_api_port={self.port}",
-                f"--model_name={MODEL_NAME}",
-                f"--model_base_path={base_path}",
-                f"--file_system_poll_wait_seconds={POLL_S}",
-                *extra_args,
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_ready(self) -> None:
-        """Wait until the model status answers 200; fails the test with the log if it never does."""
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                if requests.get(f"{self.url}/v1/models/{MODEL_NAME}", timeout=2).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        pytest.fail(f"server did not become ready; log:\n{self.log_path.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        """Terminate the server (kill after 10 s) and close its log."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-
-
 @pytest.fixture
-def start_server(tmp_path: pathlib.Path) -> Iterator[Callable[..., ServerProcess]]:
+def start_server(tmp_path: pathlib.Path) -> Iterator[Callable[..., model_server.ModelServer]]:
     """`start_server(base_path, *extra_args)`: a ready server process, stopped after the test."""
-    started: list[ServerProcess] = []
+    started: list[model_server.ModelServer] = []
 
-    def start(base_path: pathlib.Path, *extra_args: str) -> ServerProcess:
-        process = ServerProcess(
-            base_path=base_path, log_path=tmp_path / f"server-{len(started)}.log", extra_args=extra_args
-        )
-        started.append(process)
-        process.wait_ready()
-        return process
+    def start(base_path: pathlib.Path, *extra_args: str) -> model_server.ModelServer:
+        server = model_server.ModelServer(base_path=base_path, log_dir=tmp_path, extra_args=(*GRPC_FLAG, *extra_args))
+        started.append(server)
+        return server.start()
 
     yield start
-    for process in started:
-        process.stop()
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
-def served(tmp_path_factory: pytest.TempPathFactory, exported: dict[int, Exported]) -> Iterator[ServerProcess]:
+def served(
+    tmp_path_factory: pytest.TempPathFactory, exported: dict[int, Exported]
+) -> Iterator[model_server.ModelServer]:
     """One real server for read-only tests: version 1 of MNIST, metrics on the default path."""
     root = tmp_path_factory.mktemp("served")
     base = root / MODEL_NAME
@@ -201,9 +139,8 @@ def served(tmp_path_factory: pytest.TempPathFactory, exported: dict[int, Exporte
     _install(exported[1].path, base, 1)
     config = root / "monitoring.config"
     config.write_text(f'prometheus_config {{ enable: true, path: "{METRICS_PATH}" }}\n')
-    server = ServerProcess(
-        base_path=base, log_path=root / "server.log", extra_args=(f"--monitoring_config_file={config}",)
-    )
-    server.wait_ready()
+    server = model_server.ModelServer(
+        base_path=base, log_dir=root, extra_args=(*GRPC_FLAG, f"--monitoring_config_file={config}")
+    ).start()
     yield server
     server.stop()

@@ -25,7 +25,7 @@ if str(REPOSITORY_ROOT) not in sys.path:
     sys.path.insert(0, str(REPOSITORY_ROOT))
 
 import webui_testing  # noqa: E402
-from webui_testing import FakeModelServer, LocalModelServer  # noqa: E402
+from webui_testing import FakeModelServer, ModelServer  # noqa: E402
 
 import webui  # noqa: E402
 
@@ -39,14 +39,11 @@ def model_base_path(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 
 
 @pytest.fixture(scope="session")
-def model_server(model_base_path: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalModelServer]:
+def model_server(model_base_path: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
     """The real local model server, started once for the session and stopped at its end."""
-    server_process = LocalModelServer(
-        model_base_path=model_base_path, log_path=tmp_path_factory.mktemp("logs") / "model-server.log"
-    )
-    server_process.wait_ready()
-    yield server_process
-    server_process.stop()
+    server = ModelServer(base_path=model_base_path, log_dir=tmp_path_factory.mktemp("logs")).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +65,7 @@ def fake_server() -> Iterator[FakeModelServer]:
 
 
 @pytest.fixture
-def app(model_server: LocalModelServer, digits_path: pathlib.Path) -> flask.Flask:
+def app(model_server: ModelServer, digits_path: pathlib.Path) -> flask.Flask:
     """The app on the real local model server and the tiny test set."""
     return webui.create_app({"TESTING": True, "MODEL_SERVER_URL": model_server.url, "DATA_PATH": str(digits_path)})
 

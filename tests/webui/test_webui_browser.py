@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import flask
 import pytest
 from playwright import sync_api
-from webui_testing import LocalModelServer, Served
+from webui_testing import ModelServer, Served
 from werkzeug import wrappers
 from werkzeug.middleware import dispatcher
 
@@ -67,10 +67,9 @@ def served(app: flask.Flask) -> Iterator[Served]:
 @pytest.fixture
 def served_on_own_model_server(
     model_base_path: pathlib.Path, digits_path: pathlib.Path, tmp_path: pathlib.Path
-) -> Iterator[tuple[Served, LocalModelServer]]:
+) -> Iterator[tuple[Served, ModelServer]]:
     """The app on a model server of its own, which the test may stop."""
-    model_server = LocalModelServer(model_base_path=model_base_path, log_path=tmp_path / "model-server.log")
-    model_server.wait_ready()
+    model_server = ModelServer(base_path=model_base_path, log_dir=tmp_path).start()
     app = webui.create_app({"TESTING": True, "MODEL_SERVER_URL": model_server.url, "DATA_PATH": str(digits_path)})
     server = Served(app)
     yield server, model_server
@@ -158,7 +157,7 @@ def test_drawn_digit_gets_a_prediction(served: Served, page: sync_api.Page, tmp_
 
 
 def test_banner_appears_when_the_model_server_stops(
-    served_on_own_model_server: tuple[Served, LocalModelServer], page: sync_api.Page, tmp_path: pathlib.Path
+    served_on_own_model_server: tuple[Served, ModelServer], page: sync_api.Page, tmp_path: pathlib.Path
 ) -> None:
     served, model_server = served_on_own_model_server
     page.goto(served.url + "/")

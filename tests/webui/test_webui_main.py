@@ -9,13 +9,13 @@ import sys
 import time
 
 import requests
-from webui_testing import REPOSITORY_ROOT, LocalModelServer, free_port
+from webui_testing import REPOSITORY_ROOT, ModelServer, free_port
 
 # Start-up imports Flask, NumPy and Pillow; on a busy 2-core machine that can take seconds.
 START_TIMEOUT_S = 30.0
 
 
-def test_python_m_webui_serves_the_app_with_waitress(model_server: LocalModelServer, digits_path: pathlib.Path) -> None:
+def test_python_m_webui_serves_the_app_with_waitress(model_server: ModelServer, digits_path: pathlib.Path) -> None:
     port = free_port()
     environment = {
         **os.environ,

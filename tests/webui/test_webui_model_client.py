@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import requests
-from webui_testing import FakeModelServer, LocalModelServer, free_port, make_digits
+from webui_testing import FakeModelServer, ModelServer, free_port, make_digits
 
 from webui import errors, model_client
 
@@ -26,7 +26,7 @@ def test_predict_sends_row_format_and_reads_rows_keyed_by_output(fake_server: Fa
     assert np.array(request["instances"]).shape == (3, 28, 28)
 
 
-def test_predict_and_status_against_the_local_tf_serving_server(model_server: LocalModelServer) -> None:
+def test_predict_and_status_against_the_local_tf_serving_server(model_server: ModelServer) -> None:
     images, labels = make_digits()
     client = client_for(model_server.url, timeout_s=10)
     assert client.status() == {"version": "1", "state": "AVAILABLE"}

@@ -1,4 +1,5 @@
-"""Test doubles and data for the web UI tests: rendered digits, a stand-in and the real model server.
+"""Test doubles and data for the web UI tests: rendered digits, a stand-in model server, and the real
+one (tests/model_server.py) under the names the web UI tests import.
 
 Kept apart from conftest.py (which only declares fixtures) so test modules import these by a
 name no other test folder uses.
@@ -7,9 +8,7 @@ name no other test folder uses.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import socket
 import subprocess
 import sys
 import textwrap
@@ -20,17 +19,14 @@ from http import server
 from typing import Any
 
 import numpy as np
-import pytest
-import requests
 import waitress.server
 from PIL import Image, ImageDraw, ImageFont
 
 from helpers.aws import s3
+from tests.model_server import ModelServer, free_port  # noqa: F401  (the web UI tests import them from here)
 from webui import preprocess
 
 REPOSITORY_ROOT = pathlib.Path(__file__).resolve().parents[2]
-# TensorFlow's import and the model's load take seconds, more on a busy 2-core machine.
-SERVER_START_TIMEOUT_S = 90.0
 # A nearest-centroid classifier as a SavedModel with the serving contract (x float32 [None, 28, 28]
 # -> predictions softmax [None, 10], classes int64 [None]); run in a child so that TensorFlow
 # never loads into the test process.
@@ -85,13 +81,6 @@ def digit_centroids() -> np.ndarray:
     """The mean image of each digit in `make_digits`, in [0, 1]: [10, 28, 28] float32."""
     images, labels = make_digits()
     return np.stack([images[labels == digit].mean(axis=0) / 255.0 for digit in range(10)]).astype(np.float32)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class FakeModelServer:
@@ -182,50 +171,6 @@ class FakeModelServer:
                 pass  # Keep test output to failures.
 
         return Handler
-
-
-class LocalModelServer:
-    """`python -m helpers.serving.server` serving `model_base_path` as model "mnist" on a free port."""
-
-    def __init__(self, *, model_base_path: pathlib.Path, log_path: pathlib.Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        command = [
-            sys.executable,
-            "-m",
-            "helpers.serving.server",
-            "--model_name=mnist",
-            f"--model_base_path={model_base_path}",
-            f"--rest_api_port={self.port}",
-        ]
-        with log_path.open("w") as log:
-            self._process = subprocess.Popen(
-                command, cwd=REPOSITORY_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def wait_ready(self) -> None:
-        """Return once the model is AVAILABLE; stops the server and fails the test if it is not in time."""
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while time.monotonic() < deadline and self._process.poll() is None:
-            try:
-                if requests.get(f"{self.url}/v1/models/mnist", timeout=1).ok:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.3)
-        self.stop()
-        pytest.fail(f"the local model server did not become ready; log:\n{self.log_path.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after 10 s); does nothing when already stopped."""
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._process.pid, 9)
-                self._process.wait()
 
 
 def export_centroid_model(directory: pathlib.Path) -> None:
