@@ -94,17 +94,19 @@ class Stamped(pydantic.BaseModel):
 
 
 class Record(Stamped):
-    """A notebook's hand-off record: the section it is kept under and the notebook that writes it."""
+    """A notebook's hand-off record: the section it is kept under and the notebook that writes it,
+    given as class keywords (`class Data(Record, section="data", written_by="03_train")`)."""
 
     SECTION: ClassVar[str]
     WRITTEN_BY: ClassVar[str]
 
+    def __init_subclass__(cls, *, section: str, written_by: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.SECTION, cls.WRITTEN_BY = section, written_by
 
-class Image(Record):
+
+class Image(Record, section="image", written_by="02_build_image"):
     """An image 02 built: the training image ("image") or the web UI's ("ui_image")."""
-
-    SECTION: ClassVar[str] = "image"
-    WRITTEN_BY: ClassVar[str] = "02_build_image"
 
     uri: str
     tag: str
@@ -112,22 +114,16 @@ class Image(Record):
     context: str = ""  # the build context kept in the local registry (local backend only)
 
 
-class Data(Record):
+class Data(Record, section="data", written_by="03_train"):
     """The data set 03 staged in the bucket, and its image counts."""
-
-    SECTION: ClassVar[str] = "data"
-    WRITTEN_BY: ClassVar[str] = "03_train"
 
     uri: str
     train: int
     test: int
 
 
-class Training(Record):
+class Training(Record, section="training", written_by="03_train"):
     """The training run 03 finished: its job, where it wrote events and the export, and its result."""
-
-    SECTION: ClassVar[str] = "training"
-    WRITTEN_BY: ClassVar[str] = "03_train"
 
     job_name: str
     model_dir: str
@@ -136,11 +132,8 @@ class Training(Record):
     test_accuracy: float
 
 
-class Serving(Record):
+class Serving(Record, section="serving", written_by="05_serve"):
     """The model server 05 deployed: its address and the model version it serves."""
-
-    SECTION: ClassVar[str] = "serving"
-    WRITTEN_BY: ClassVar[str] = "05_serve"
 
     url: str
     version: str
