@@ -16,7 +16,7 @@ import pytest
 
 from controlplane import cluster, profile
 from helpers import backends, cleanup, routes, settings as settings_module, tensorboard, workloads
-from helpers.cluster import _kinds, access, apply
+from helpers.cluster import _kinds, access, apply, wait
 from tests import rbac
 
 from . import controllers
@@ -99,6 +99,8 @@ def test_the_series_and_its_clean_up_on_each_release(
     apply.apply([*build, job], api=editor_api, settings=settings)
     ui = workloads.ui(settings=settings, ui_image="registry/ui:1")
     with controllers.Playing(control_plane, namespace), caplog.at_level(logging.WARNING):
+        # Every pod the series makes passes the namespace's Pod Security level (baseline from 1.10 on).
+        wait.wait_for_job("mnist-build-abc123", api=editor_api, settings=settings, interval_s=0.05)
         serving_urls = backend.deploy(workloads.serving(settings=settings))
         plan = tensorboard.plan(backend, settings=settings, logdir_uri=LOGDIR)
         board_urls = backend.deploy(plan.resources)
