@@ -3,7 +3,7 @@
 Where the cluster serves Kubeflow's `Tensorboard` API, a Tensorboard resource runs it (Kubeflow's
 controller makes the pod, the Service and the gateway route, none of which a profile needs rights
 for) on a volume that a sync pod fills from S3. Elsewhere (the local backend, a cluster without
-the controller) our own Deployment and Service run it under `/mnist/<namespace>/tensorboard/`
+the controller) our own Deployment and Service run it under `/<app_name>/<namespace>/tensorboard/`
 (its --path_prefix), and its VirtualService is applied only where the profile may.
 """
 
@@ -60,7 +60,7 @@ class Plan:
 
 def path_prefix(settings: settings_module.Settings) -> str:
     """The path our own TensorBoard Deployment serves under (its --path_prefix), locally and on a cluster."""
-    return f"/mnist/{settings.namespace}/tensorboard/"
+    return f"/{settings.app_name}/{settings.namespace}/tensorboard/"
 
 
 def plan(backend: base.Backend, *, settings: settings_module.Settings, logdir_uri: str) -> Plan:

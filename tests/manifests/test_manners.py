@@ -116,7 +116,7 @@ def test_routes_go_through_the_kubeflow_gateway_under_the_namespace_prefix(
         for route in spec["http"]:
             for match in route["match"]:
                 (uri,) = match["uri"].values()
-                assert uri.startswith(f"/mnist/{namespace}/"), uri
+                assert uri.startswith(f"/{case.settings().app_name}/{namespace}/"), uri
             for destination in (target["destination"] for target in route.get("route", [])):
                 assert destination["port"]["number"] in services[destination["host"]], destination
 
