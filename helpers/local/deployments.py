@@ -13,7 +13,6 @@ import json
 import logging
 import pathlib
 import shutil
-import subprocess
 import time
 from collections.abc import Mapping
 from typing import Any, TypedDict
@@ -30,7 +29,7 @@ SYNC_SIDECAR = "s3-sync"
 UNKNOWN_EXIT_CODE = -1
 
 # Servers this kernel started, kept so that they are reaped (no zombies, no ResourceWarning).
-_LAUNCHED: dict[int, subprocess.Popen[bytes]] = {}
+_LAUNCHED: dict[int, supervisor.Process] = {}
 
 
 class DeploymentRecord(TypedDict):
@@ -150,22 +149,11 @@ def _service_urls(
     return urls
 
 
-def _launch(spec: supervisor.ProcessSpec, *, log_path: pathlib.Path) -> subprocess.Popen[bytes]:
+def _launch(spec: supervisor.ProcessSpec, *, log_path: pathlib.Path) -> supervisor.Process:
     """Start `spec` in its own session, writing to `log_path`, so it outlives this kernel."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
-        try:
-            process = subprocess.Popen(
-                spec.argv,
-                env=spec.env,
-                cwd=spec.cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        except OSError as e:
-            raise errors.ProcessFailed(spec.name, 127, log_path=str(log_path), tail=str(e)) from e
+        process = supervisor.launch(spec, stdout=log, log_path=log_path)
     _LAUNCHED[process.pid] = process
     return process
 

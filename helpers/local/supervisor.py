@@ -43,7 +43,7 @@ OnLine = Callable[[str], None]
 OnEvent = Callable[[str, str, int], None]
 
 
-class _Process(Protocol):
+class Process(Protocol):
     """What the supervisor needs of a child: `subprocess.Popen`, or a scripted stand-in in tests."""
 
     @property
@@ -57,7 +57,7 @@ class _Process(Protocol):
     def wait(self, timeout: float | None = None) -> int: ...
 
 
-PopenFactory = Callable[..., _Process]
+PopenFactory = Callable[..., Process]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,12 +76,33 @@ class _Child:
     restart_policy: restarts.RestartPolicy
     decisive: bool
     log_path: pathlib.Path
-    process: _Process | None = None
+    process: Process | None = None
     reader: threading.Thread | None = None
     restarts: int = 0
     restart_at: float | None = None
     exit_code: int | None = None
     state: str = "pending"
+
+
+def launch(
+    spec: ProcessSpec, *, stdout: int | IO[bytes], log_path: pathlib.Path, popen: PopenFactory = subprocess.Popen
+) -> Process:
+    """Start `spec` in its own session (so its group can be signalled) with stderr merged into `stdout`.
+
+    Raises ProcessFailed with exit code 127 (a shell's "cannot run") naming `log_path` when it cannot start.
+    """
+    try:
+        return popen(
+            spec.argv,
+            env=spec.env,
+            cwd=spec.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as e:
+        raise errors.ProcessFailed(spec.name, 127, log_path=str(log_path), tail=str(e)) from e
 
 
 def tail(path: pathlib.Path, *, lines: int = TAIL_LINES) -> str:
@@ -187,24 +208,16 @@ class Supervisor:
     def _launch(self, child: _Child) -> None:
         spec = child.spec
         try:
-            process = self._popen(
-                spec.argv,
-                env=spec.env,
-                cwd=spec.cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        except OSError as e:
+            process = launch(spec, stdout=subprocess.PIPE, log_path=child.log_path, popen=self._popen)
+        except errors.ProcessFailed:
             self.stop()
-            raise errors.ProcessFailed(spec.name, 127, log_path=str(child.log_path), tail=str(e)) from e
+            raise
         child.process, child.state, child.exit_code, child.restart_at = process, "running", None, None
         child.reader = threading.Thread(target=self._read, args=(child, process), daemon=True)
         child.reader.start()
         self._on_event(spec.name, "started", process.pid)
 
-    def _read(self, child: _Child, process: _Process) -> None:
+    def _read(self, child: _Child, process: Process) -> None:
         """Copy a child's output into its log file and the line queue (runs in a thread)."""
         if process.stdout is None:
             return
