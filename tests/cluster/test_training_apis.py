@@ -1,4 +1,10 @@
-"""Contract tests for `helpers.cluster.training_apis`: discovery, the choice of API, each Trainer release's fields."""
+"""`helpers.cluster.training_apis` against the API server stand-in: discovery, the choice of API, each Trainer's fields.
+
+It stays on the stand-in: its cases are clusters without Trainer v2, without the training operator or without
+the runtime, and a Trainer v2.1 OpenAPI document, while the control plane serves every CRD (Trainer v2.3) to
+every test. What the real server publishes (both APIs, the v2.3 fields, an unreadable cluster-scoped runtime):
+tests/controlplane/test_trainjob.py.
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
-"""`helpers.cluster.trainjob`'s wait on the real API server as default-editor, with Trainer v2.3's TrainJob CRD.
+"""`helpers.cluster.trainjob` and `training_apis` on the real API server as default-editor, with Trainer v2.3's CRDs.
 
-The admin plays Trainer's controller through the status subresource. Kept on the stand-in
-(tests/cluster/test_trainjob.py): the wait seeing each of a scripted list of states once, and the tasks' logs,
-which a real API server reads only from a kubelet.
+The admin plays Trainer's controller through the status subresource; discovery and the TrainJob's fields come
+from the server's own documents. Kept on the stand-in (tests/cluster/test_trainjob.py, test_training_apis.py):
+the wait seeing each of a scripted list of states once, the tasks' logs (a real API server reads them only from
+a kubelet), and clusters without Trainer, without TFJob or with Trainer v2.1's fields, which the control plane
+cannot be for one test.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import pytest
 
 from controlplane import cluster
 from helpers import errors, settings as settings_module
-from helpers.cluster import _kinds, apply, trainjob as cluster_trainjob
+from helpers.cluster import _kinds, apply, training_apis, trainjob as cluster_trainjob
 
 from . import controllers
 
@@ -77,3 +79,17 @@ def test_a_trainjob_that_never_ends_times_out_with_its_last_state(
         cluster_trainjob.wait_for_trainjob(
             "mnist", api=editor_api, settings=editor_settings, timeout_s=0.3, interval_s=0.05
         )
+
+
+def test_discovery_and_the_trainjob_fields_from_the_real_servers_documents(
+    editor_api: Any, editor_settings: settings_module.Settings
+) -> None:
+    # The stand-in's OpenAPI document and discovery lists are hand-made; these are the API server's own.
+    served = training_apis.discover(api=editor_api, settings=editor_settings, runtime_name="tensorflow-ps")
+    assert served.tfjob and served.trainjob
+    # Cluster-scoped: kubeflow-edit grants nothing there, and Trainer's own binding is not installed here.
+    assert served.runtime_unreadable and served.runtime == {}
+    fields = training_apis.trainjob_spec_fields(api=editor_api, settings=editor_settings)
+    assert fields is not None and {"runtimeRef", "trainer", "runtimePatches"} <= fields
+    job = _trainjob()
+    assert training_apis.for_trainer(job, fields) == job
