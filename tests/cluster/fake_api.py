@@ -8,6 +8,11 @@ SelfSubjectAccessReviews, answering errors with Status objects. Tests script wha
 would do (status changes), deny verbs with 403 (one by one, or as a Kubeflow release's
 `kubeflow-edit` would) and inject transient failures. kmock's emulator was tried first: it assigns no uid or
 resourceVersion, ignores label selectors and answers PUT with 404, which these tests need.
+
+Whatever a real API server can serve runs on one (tests/controlplane, as the profile's default-editor); this
+stand-in is kept for what a real server cannot be made to do on demand: injected failures and dropped
+connections, no server-side apply, scripted sequences of states, container logs without a kubelet, and
+clusters without an API group the control plane serves to every test.
 """
 
 from __future__ import annotations
