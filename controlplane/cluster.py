@@ -63,6 +63,9 @@ CONTROLLERS = (
     "serviceaccount-token",
     "root-ca-cert-publisher",
     "podgc",
+    # A deleted PersistentVolumeClaim (TensorBoard's logs volume) keeps its protection finalizer
+    # until this controller removes it; without it, clean-up waits forever.
+    "pvc-protection",
 )
 PROCESSES = ("etcd", "kube-apiserver", "kube-controller-manager")
 # The names in-cluster clients use for the API server; its certificate names them besides loopback.
