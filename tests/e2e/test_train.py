@@ -6,7 +6,10 @@ parameters; S3 is a moto server that the notebook side and the replicas share.
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
 from typing import Any
 
 import numpy as np
@@ -19,6 +22,7 @@ from helpers.serving import client as serving_client
 from .conftest import NAMESPACE, WAIT_S
 
 IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/kubeflow-mnist/train:e2e"
+UI_IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/kubeflow-mnist/webui:e2e"
 FAST = {"num_workers": 2, "num_ps": 1, "train_steps": 40, "batch_size": 32, "learning_rate": 0.003,
         "train_subset": 2000, "test_subset": 500}  # fmt: skip
 
@@ -48,17 +52,23 @@ def _predict_accuracy(server_url: str, settings: settings_module.Settings, backe
     return float(scoring.accuracy(client.predict(images), labels))
 
 
-def test_notebook_05_serves_through_a_deployment_and_survives_a_deleted_pod(
+def test_notebooks_05_06_serve_and_the_ui_survives_a_deleted_serving_pod(
     editor_settings: settings_module.Settings, node: agent.NodeAgent, admin_api: k8s_client.ApiClient
 ) -> None:
-    """05's deploy: the Deployment rolls out through the controller manager, the s3-sync stand-in copies the
-    model from S3 (moto) into the pod's volume, the server answers; a deleted pod is replaced."""
+    """05 and 06's deploys: the Deployments roll out through the controller manager, the s3-sync stand-in
+    copies the model from S3 (moto) into the pod's volume, the server and the UI answer; the serving pod
+    is deleted, the Deployment replaces it and the UI, which resolved the Service once, recovers."""
     backend = backends.get(settings=editor_settings)
     state.load(editor_settings.state_dir, state.Training)  # test_notebook_03 trained and recorded a model
     urls = backend.deploy(workloads.serving(settings=editor_settings))
-    in_cluster = workloads.service_url(urls, settings=editor_settings, component="serving")
-    accuracy = _predict_accuracy(node.resolve(in_cluster, namespace=NAMESPACE), editor_settings, backend)
+    serving_url = node.resolve(
+        workloads.service_url(urls, settings=editor_settings, component="serving"), namespace=NAMESPACE
+    )
+    accuracy = _predict_accuracy(serving_url, editor_settings, backend)
     assert accuracy > 0.5
+    urls = backend.deploy(workloads.ui(settings=editor_settings, ui_image=UI_IMAGE))
+    ui_url = node.resolve(workloads.service_url(urls, settings=editor_settings, component="ui"), namespace=NAMESPACE)
+    assert len(_get_json(f"{ui_url}/api/random")["probabilities"]) == 10
     core = k8s_client.CoreV1Api(admin_api)
     selector = f"app={editor_settings.app_name}-serving"
     [old] = core.list_namespaced_pod(NAMESPACE, label_selector=selector).items
@@ -66,13 +76,26 @@ def test_notebook_05_serves_through_a_deployment_and_survives_a_deleted_pod(
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
         pods = core.list_namespaced_pod(NAMESPACE, label_selector=selector).items
-        ready = [p for p in pods if p.metadata.uid != old.metadata.uid and _ready(p)]
-        if ready and len(pods) == 1:
+        if len(pods) == 1 and pods[0].metadata.uid != old.metadata.uid and _ready(pods[0]):
             break
         time.sleep(0.5)
-    # A new pod (a new name, so a new address) serves again; a client that resolved the old address
-    # at its start would not follow it (no Service virtual IP on this node: see the report).
-    assert _predict_accuracy(node.resolve(in_cluster, namespace=NAMESPACE), editor_settings, backend) == accuracy
+    # The same Service address as before (its virtual IP) reaches the new pod, and so does the UI.
+    assert _predict_accuracy(serving_url, editor_settings, backend) == accuracy
+    assert len(_get_json(f"{ui_url}/api/random")["probabilities"]) == 10
+
+
+def _get_json(url: str) -> Any:
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError:
+            raise
+        except (urllib.error.URLError, OSError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 def _ready(pod: Any) -> bool:

@@ -72,8 +72,10 @@ class Resolver:
         services: Sequence[Mapping[str, Any]],
         pods: Sequence[Mapping[str, Any]],
         addresses: Mapping[tuple[str, str], str],
+        virtual_ips: Mapping[tuple[str, str], str] | None = None,
     ) -> None:
         self._namespace = namespace
+        self._virtual_ips = virtual_ips or {}
         self._services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in services}
         self._pods = [p for p in pods if not p.get("metadata", {}).get("deletionTimestamp")]
         self._addresses = addresses
@@ -95,10 +97,35 @@ class Resolver:
         candidates = ready or chosen
         return candidates[0] if candidates else None
 
+    def backends(self, service: Mapping[str, Any], port: int) -> list[tuple[str, int]]:
+        """(pod IP, target port) of every ready pod behind Service port `port` (the proxy's endpoints)."""
+        selector = service.get("spec", {}).get("selector") or {}
+        namespace = service["metadata"]["namespace"]
+        declared = next((p for p in service.get("spec", {}).get("ports") or [] if int(p["port"]) == port), None)
+        found = []
+        for pod in self._pods:
+            key = (pod["metadata"].get("namespace"), pod["metadata"]["name"])
+            if key[0] != namespace or not _selects(selector, pod) or key not in self._addresses or not _is_ready(pod):
+                continue
+            target = _container_port(pod, declared.get("targetPort", port)) if declared else None
+            if target is not None:
+                found.append((self._addresses[key], target))
+        return found
+
     def lookup(self, name: str, namespace: str, port: int | None) -> str | None:
-        """`<pod IP>:<port>` (or the IP alone when `port` is None and the Service is headless); None if unknown."""
+        """`<address>:<port>`: a ClusterIP Service's virtual IP and port, else a selected pod's address and
+        target port (the IP alone when `port` is None and the Service is headless); None if unknown."""
         service = self._services.get((namespace, name))
         if service is None:
+            return None
+        virtual_ip = self._virtual_ips.get((namespace, name))
+        if virtual_ip is not None and service.get("spec", {}).get("clusterIP") != "None":
+            ports = service.get("spec", {}).get("ports") or []
+            wanted = DEFAULT_SERVICE_PORT if port is None else port
+            if any(int(p["port"]) == wanted for p in ports):
+                return f"{virtual_ip}:{wanted}"
+            if port is None and len(ports) == 1:
+                return f"{virtual_ip}:{ports[0]['port']}"
             return None
         pod = self._backend(service)
         if pod is None:

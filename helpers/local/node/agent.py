@@ -34,6 +34,7 @@ from helpers.local.node import (
     podrun,
     podstatus,
     probing,
+    serviceproxy,
 )
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class NodeAgent:
         self._clock, self._wall_clock, self._popen, self._prober = clock, wall_clock, popen, prober
         self.shim = bindshim.build(config.state_dir / "shim") if shim is True else (shim or None)
         self.addresses = addresses.Addresses()
+        self.proxy = serviceproxy.ServiceProxy()
         self.runners: dict[str, podrun.PodRunner] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._patched: dict[str, str] = {}
@@ -176,7 +178,10 @@ class NodeAgent:
     def tick(self) -> None:
         """One pass: bind new pods, advance the ones on this node, report them, forget deleted ones."""
         pods = self._json(self.core.list_pod_for_all_namespaces(_preload_content=False))["items"]
-        services: list[dict[str, Any]] | None = None
+        services: list[dict[str, Any]] = self._json(self.core.list_service_for_all_namespaces(_preload_content=False))[
+            "items"
+        ]
+        self.proxy.sync(services, pods, self.addresses.known())
         seen = set()
         for pod in pods:
             spec, metadata = pod.get("spec", {}), pod["metadata"]
@@ -187,9 +192,7 @@ class NodeAgent:
             if spec.get("nodeName") != self.config.name:
                 continue
             seen.add(metadata["uid"])
-            if services is None and metadata["uid"] not in self.runners:
-                services = self._json(self.core.list_service_for_all_namespaces(_preload_content=False))["items"]
-            self._reconcile(pod, pods=pods, services=services or [])
+            self._reconcile(pod, pods=pods, services=services)
         for uid in list(self.runners):
             if uid not in seen:
                 self._forget(uid)
@@ -249,7 +252,11 @@ class NodeAgent:
         pod = {**pod, "status": {**(pod.get("status") or {}), "podIP": pod_ip, "hostIP": addresses.NODE_ADDRESS}}
         pod["status"]["podIPs"], pod["status"]["hostIPs"] = [{"ip": pod_ip}], [{"ip": addresses.NODE_ADDRESS}]
         resolver = addresses.Resolver(
-            namespace=namespace, services=services, pods=pods, addresses=self.addresses.known()
+            namespace=namespace,
+            services=services,
+            pods=pods,
+            addresses=self.addresses.known(),
+            virtual_ips=self.proxy.known(),
         )
         pod_dir = self.config.state_dir / "pods" / f"{namespace}_{name}_{uid}"
         context = podplan.PodContext(
@@ -369,7 +376,11 @@ class NodeAgent:
         pods = self._json(self.core.list_pod_for_all_namespaces(_preload_content=False))["items"]
         services = self._json(self.core.list_service_for_all_namespaces(_preload_content=False))["items"]
         resolver = addresses.Resolver(
-            namespace=namespace, services=services, pods=pods, addresses=self.addresses.known()
+            namespace=namespace,
+            services=services,
+            pods=pods,
+            addresses=self.addresses.known(),
+            virtual_ips=self.proxy.known(),
         )
         return resolver.rewrite(text)
 
@@ -432,4 +443,5 @@ class NodeAgent:
             if not runner.stopped:
                 runner.stop(min(self.settings.stop_grace_s, 5.0))
         (self.config.state_dir / PIDS_FILE).unlink(missing_ok=True)
+        self.proxy.close()
         self.log_server.stop()
