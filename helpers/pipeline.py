@@ -12,6 +12,7 @@ error that failed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import logging
@@ -20,7 +21,7 @@ import pathlib
 import secrets
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import papermill
@@ -111,6 +112,20 @@ def _error_text(error: papermill.PapermillExecutionError) -> str:
     return f"cell {error.exec_count} (index {error.cell_index}): {error.ename}: {evalue}"
 
 
+@contextlib.contextmanager
+def _run_id_for_kernels(run_id: str) -> Iterator[None]:
+    """Put `run_id` in the environment that the notebooks' kernels inherit, then restore the old one."""
+    earlier = os.environ.get(state.RUN_ID_ENV)
+    os.environ[state.RUN_ID_ENV] = run_id
+    try:
+        yield
+    finally:
+        if earlier is None:
+            os.environ.pop(state.RUN_ID_ENV, None)
+        else:
+            os.environ[state.RUN_ID_ENV] = earlier
+
+
 def new_run_id() -> str:
     """A name for one run of the series: its start time and a random suffix (two runs may start in one second)."""
     return f"{datetime.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
@@ -131,31 +146,7 @@ def run(
     records they write with it. Returns one Outcome per selected notebook: notebooks not yet
     written are reported as such by name, and the ones after a failure as "not run".
     """
-    earlier_run_id = os.environ.get(state.RUN_ID_ENV)
-    os.environ[state.RUN_ID_ENV] = run_id or new_run_id()
-    try:
-        return _run_notebooks(
-            parameters=parameters,
-            output_dir=output_dir,
-            notebooks_dir=notebooks_dir,
-            selected=selected,
-            progress_bar=progress_bar,
-        )
-    finally:
-        if earlier_run_id is None:
-            del os.environ[state.RUN_ID_ENV]
-        else:
-            os.environ[state.RUN_ID_ENV] = earlier_run_id
-
-
-def _run_notebooks(
-    *,
-    parameters: Mapping[str, Any],
-    output_dir: pathlib.Path,
-    notebooks_dir: pathlib.Path,
-    selected: Sequence[str],
-    progress_bar: bool,
-) -> list[Outcome]:
+    run_id = run_id or new_run_id()
     # Names are checked against the whole series, so one parameters file serves any --only.
     per_notebook = split_parameters(parameters, _existing(notebooks_dir, NOTEBOOKS)[0])
     present, missing = _existing(notebooks_dir, selected)
@@ -174,14 +165,15 @@ def _run_notebooks(
         logger.info("running %s -> %s", name, output)
         started = time.monotonic()
         try:
-            papermill.execute_notebook(
-                str(present[name]),
-                str(output),
-                parameters=per_notebook[name],
-                cwd=str(notebooks_dir),
-                progress_bar=progress_bar,
-                start_timeout=KERNEL_START_TIMEOUT_S,
-            )
+            with _run_id_for_kernels(run_id):
+                papermill.execute_notebook(
+                    str(present[name]),
+                    str(output),
+                    parameters=per_notebook[name],
+                    cwd=str(notebooks_dir),
+                    progress_bar=progress_bar,
+                    start_timeout=KERNEL_START_TIMEOUT_S,
+                )
         except papermill.PapermillExecutionError as e:
             failed = True
             outcomes.append(Outcome(name, "failed", time.monotonic() - started, output, _error_text(e)))
