@@ -26,13 +26,14 @@ from helpers.local import containers, deployments, pids, services, tfjob
 
 PART_OF_SELECTOR = f"app.kubernetes.io/part-of={manifests.PART_OF}"
 # Every kind the notebooks apply, in the order they apply them; deletion runs in reverse, so
-# users go before what they use and the Secret holding the AWS keys goes last. ServiceAccount is
-# left out on purpose: `default-editor` belongs to the Kubeflow profile, not to this series.
+# users go before what they use and the pods' ServiceAccount and the Secret holding the AWS keys go last.
 CLUSTER_KINDS = (
+    "ServiceAccount",
     "Secret",
     "ConfigMap",
     "Job",
     "TFJob",
+    "TrainJob",
     "PersistentVolumeClaim",
     "Tensorboard",
     "Deployment",
@@ -42,6 +43,9 @@ CLUSTER_KINDS = (
 # Kinds the series may not have been allowed to create (routes are optional from Kubeflow 1.10 on):
 # a 403 on them is reported, never fatal.
 OPTIONAL_KINDS = frozenset({"VirtualService", "Tensorboard"})
+# The ServiceAccounts of the Kubeflow profile itself: never the series' to delete, even when a
+# user ran the pods as one of them and an earlier version labelled it.
+PROFILE_ACCOUNTS = frozenset({"default-editor", "default-viewer"})
 # The one state section clean-up keeps: the next run starts from the same bucket and names.
 KEPT_SECTION = "settings"
 
@@ -138,9 +142,10 @@ def _kubeflow(settings: settings_module.Settings, *, bucket: bool, repository: b
     if not any(row.status == REMOVED for row in rows):
         where = f"labelled {PART_OF_SELECTOR} in namespace {settings.namespace}"
         rows.insert(0, report.Row("cluster objects", where, GONE))
-    annotation = "; its IRSA annotation stays" if settings.role_arn else ""
-    account = f"{settings.namespace}/{settings.service_account} (belongs to the Kubeflow profile{annotation})"
-    rows.append(report.Row("ServiceAccount", account, KEPT))
+    if settings.service_account in PROFILE_ACCOUNTS:
+        annotation = "; its IRSA annotation stays" if settings.role_arn else ""
+        account = f"{settings.namespace}/{settings.service_account} (belongs to the Kubeflow profile{annotation})"
+        rows.append(report.Row("ServiceAccount", account, KEPT))
     rows.append(
         _optional(
             "S3 bucket",
@@ -176,6 +181,8 @@ def _delete_kind(kind_name: str, *, api: Any, settings: settings_module.Settings
 
     kind = _kinds.by_name(kind_name)
     if not access.may("list", kind, api=api, settings=settings):
+        if not access.may("create", kind, api=api, settings=settings):
+            return []  # the series could never have made one here (e.g. TrainJobs before Kubeflow 1.11)
         return [report.Row(kind_name, f"not looked for: this ServiceAccount may not list {kind.resource}", SKIPPED)]
     try:
         found = _fetch.list_objects(
@@ -191,6 +198,7 @@ def _delete_kind(kind_name: str, *, api: Any, settings: settings_module.Settings
     resources: list[dict[str, Any]] = [
         {"apiVersion": kind.api_version, "kind": kind.kind, "metadata": {"name": item["metadata"]["name"]}}
         for item in found
+        if not (kind_name == "ServiceAccount" and item["metadata"]["name"] in PROFILE_ACCOUNTS)
     ]
     if not resources:
         return []

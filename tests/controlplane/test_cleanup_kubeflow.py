@@ -38,6 +38,7 @@ def _series() -> list[dict[str, Any]]:
     route = {"hosts": ["*"], "http": [{"route": [{"destination": {"host": "mnist-ui"}}]}]}
     claim = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
     bodies = {
+        ("ServiceAccount", "mnist-workloads"): {},
         ("Secret", "aws-secret"): {"stringData": {"AWS_ACCESS_KEY_ID": "x"}},
         ("ConfigMap", "mnist-serving-config"): {"data": {"a": "b"}},
         ("Job", "mnist-build-abc123"): {"spec": {"template": {"spec": {**POD, "restartPolicy": "Never"}}}},
@@ -79,7 +80,7 @@ def namespace_with_the_series(control_plane: cluster.Cluster, kubeflow_profile: 
     path = f"/api/v1/namespaces/{namespace}/serviceaccounts/default-editor"
     control_plane.request("PATCH", path, body={"metadata": {"labels": PART_OF}}, content_type=controllers.MERGE)
     _create(control_plane, namespace, objects.config_map("someone-elses", labels={"team": "other"}))
-    other = {**_series()[6], "metadata": {"name": "other", "labels": {"app.kubernetes.io/part-of": "other"}}}
+    other = {**_series()[7], "metadata": {"name": "other", "labels": {"app.kubernetes.io/part-of": "other"}}}
     _create(control_plane, namespace, other)
     with controllers.Playing(control_plane, namespace, outcome=lambda pod: None):
         yield namespace
@@ -133,9 +134,10 @@ def test_deletes_the_series_by_label_and_keeps_everything_else(
     assert _exists(control_plane, namespace, "Deployment", "other")
     removed = [row.name for row in done.rows if row.item == "cluster object"]
     assert len(removed) == len(_series())
-    # Users before what they use: the Secret holding the keys goes last.
-    assert removed[0].startswith("VirtualService/") and removed[-1].startswith("Secret/aws-secret")
-    assert done.status_of("ServiceAccount") == "kept"
+    # Users before what they use: the Secret holding the keys and the pods' ServiceAccount go last.
+    assert removed[0].startswith("VirtualService/") and removed[-2].startswith("Secret/aws-secret")
+    assert removed[-1].startswith("ServiceAccount/mnist-workloads")
+    assert not [row for row in done.rows if row.item == "ServiceAccount"]  # the profile's own is not ours to name
     assert done.status_of("S3 bucket") == done.status_of("ECR repository") == "kept"
     assert _bucket_exists(BUCKET) and _repository_exists("kubeflow-mnist/train")
     assert done.status_of("download cache") == "removed"
@@ -171,3 +173,14 @@ def test_a_refusal_is_a_cluster_error_and_the_state_stays(
     assert caught.value.status == 403 and "kubectl auth can-i delete services" in str(caught.value)
     assert _exists(control_plane, namespace_with_the_series, "Service", "mnist-serving")
     assert "image" in state.read(cluster_settings.state_dir)
+
+
+def test_the_profiles_own_service_account_is_kept_and_named(
+    control_plane: cluster.Cluster, namespace_with_the_series: str, cluster_settings: settings_module.Settings
+) -> None:
+    # A user who ran the pods as default-editor (an earlier version labelled it for IRSA): it stays.
+    settings = cluster_settings.model_copy(update={"service_account": "default-editor"})
+    done = cleanup.clean_up(settings=settings)
+    assert _exists(control_plane, namespace_with_the_series, "ServiceAccount", "default-editor")
+    assert done.status_of("ServiceAccount") == "kept"
+    assert "belongs to the Kubeflow profile" in next(row.name for row in done.rows if row.item == "ServiceAccount")
