@@ -84,7 +84,10 @@ def aws_endpoint() -> Iterator[str]:
     The session's environment points boto3 at it (AWS_ENDPOINT_URL) with fake keys; the node gives
     every container the same endpoint, so what a notebook uploads is what the replicas read.
     """
-    from moto import server
+    try:
+        from moto import server
+    except ImportError as e:  # moto's server needs its [server] extra (flask-cors)
+        pytest.fail(f"the moto server cannot start ({e}): install moto[server] into the environment")
 
     motoserver = server.ThreadedMotoServer(ip_address="127.0.0.1", port=ports.free_port(), verbose=False)
     motoserver.start()
