@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pathlib
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +26,8 @@ NAMESPACE = "kubeflow-user-example-com"
 BUCKET = "mnist-e2e"
 # Seconds a TFJob may take with fast parameters on a busy 2-core machine (one takes about a minute).
 WAIT_S = 420.0
+# Seconds for the node agent to register (it makes a certificate and compiles its bind shim first).
+REGISTER_TIMEOUT_S = 60.0
 # Keys moto accepts; AWS_ENDPOINT_URL (set by the fixture) keeps every call on loopback.
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -115,6 +118,11 @@ def node(
     stop = threading.Event()
     thread = threading.Thread(target=running.run, args=(stop,), name="node-agent", daemon=True)
     thread.start()
+    core = k8s_client.CoreV1Api(admin_api)
+    deadline = time.monotonic() + REGISTER_TIMEOUT_S
+    while not any(n.metadata.name == config.name for n in core.list_node().items):
+        assert time.monotonic() < deadline, "the node agent did not register its Node"
+        time.sleep(0.2)
     yield running
     stop.set()
     thread.join(60)

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kubernetes import client as k8s_client
 from kubernetes.client import rest as k8s_rest
 
 from helpers import errors, settings as settings_module
@@ -29,6 +28,7 @@ from helpers.local.node import (
     addresses,
     bindshim,
     logserver,
+    nodeapi,
     nodeobject,
     podplan,
     podrun,
@@ -93,7 +93,7 @@ class NodeAgent:
         shim: pathlib.Path | bool | None = True,
     ) -> None:
         self.config = config
-        self.core = k8s_client.CoreV1Api(api_client)
+        self.api = nodeapi.NodeApi(api_client)
         self.settings = settings or settings_module.Settings(state_dir=config.state_dir, backend="local")
         self._clock, self._wall_clock, self._popen, self._prober = clock, wall_clock, popen, prober
         self.shim = bindshim.build(config.state_dir / "shim") if shim is True else (shim or None)
@@ -109,31 +109,6 @@ class NodeAgent:
             lookup=self._logs, host=addresses.NODE_ADDRESS, port=config.kubelet_port, cert_dir=config.state_dir / "pki"
         )
 
-    # --- the API --------------------------------------------------------------------------
-
-    def _json(self, response: Any) -> Any:
-        return json.loads(response.data)
-
-    def _read_optional(self, reader: Callable[..., Any], namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            found: dict[str, Any] = self._json(reader(name, namespace, _preload_content=False))
-            return found
-        except k8s_rest.ApiException as e:
-            if e.status == 404:
-                return None
-            raise
-
-    def _secret(self, namespace: str, name: str) -> dict[str, str] | None:
-        found = self._read_optional(self.core.read_namespaced_secret, namespace, name)
-        if found is None:
-            return None
-        decoded = podplan.decode_secret(found.get("data") or {}) or {}
-        return {**decoded, **(found.get("stringData") or {})}
-
-    def _config_map(self, namespace: str, name: str) -> dict[str, str] | None:
-        found = self._read_optional(self.core.read_namespaced_config_map, namespace, name)
-        return None if found is None else dict(found.get("data") or {})
-
     # --- the Node -------------------------------------------------------------------------
 
     def register(self) -> None:
@@ -143,21 +118,8 @@ class NodeAgent:
         self.log_server.start()
         now = podrun.rfc3339(self._wall_clock())
         body = nodeobject.manifest(self.config.name, kubelet_port=self.log_server.port, now=now)
-        try:
-            self.core.create_node(body, _preload_content=False)
-        except k8s_rest.ApiException as e:
-            if e.status != 409:
-                raise
+        self.api.register_node(body, lift_taint=nodeobject.without_not_ready)
         self._heartbeat(force=True)
-        node = self._json(self.core.read_node(self.config.name, _preload_content=False))
-        taints = node.get("spec", {}).get("taints")
-        if taints and nodeobject.without_not_ready(taints) != taints:
-            self.core.patch_node(
-                self.config.name,
-                {"spec": {"taints": nodeobject.without_not_ready(taints) or None}},
-                _content_type="application/merge-patch+json",
-                _preload_content=False,
-            )
         logger.info("node %s registered, logs on https://127.0.0.1:%s", self.config.name, self.log_server.port)
 
     def _heartbeat(self, *, force: bool = False) -> None:
@@ -166,21 +128,14 @@ class NodeAgent:
         self._last_heartbeat = self._clock()
         now = podrun.rfc3339(self._wall_clock())
         status = nodeobject.status(self.config.name, kubelet_port=self.log_server.port, now=now)
-        self.core.patch_node_status(
-            self.config.name,
-            {"status": status},
-            _content_type="application/merge-patch+json",
-            _preload_content=False,
-        )
+        self.api.patch_node_status(self.config.name, status)
 
     # --- pods -----------------------------------------------------------------------------
 
     def tick(self) -> None:
         """One pass: bind new pods, advance the ones on this node, report them, forget deleted ones."""
-        pods = self._json(self.core.list_pod_for_all_namespaces(_preload_content=False))["items"]
-        services: list[dict[str, Any]] = self._json(self.core.list_service_for_all_namespaces(_preload_content=False))[
-            "items"
-        ]
+        pods = self.api.pods()
+        services = self.api.services()
         self.proxy.sync(services, pods, self.addresses.known())
         seen = set()
         for pod in pods:
@@ -201,20 +156,8 @@ class NodeAgent:
 
     def _bind(self, pod: Mapping[str, Any]) -> None:
         metadata = pod["metadata"]
-        body = {
-            "apiVersion": "v1",
-            "kind": "Binding",
-            "metadata": {"name": metadata["name"], "uid": metadata["uid"]},
-            "target": {"apiVersion": "v1", "kind": "Node", "name": self.config.name},
-        }
-        try:
-            self.core.create_namespaced_pod_binding(
-                metadata["name"], metadata["namespace"], body, _preload_content=False
-            )
+        if self.api.bind(metadata["namespace"], metadata["name"], metadata["uid"], node=self.config.name):
             logger.info("bound %s/%s to %s", metadata["namespace"], metadata["name"], self.config.name)
-        except k8s_rest.ApiException as e:
-            if e.status not in (404, 409):
-                raise
 
     def _reconcile(self, pod: dict[str, Any], *, pods: list[dict[str, Any]], services: list[dict[str, Any]]) -> None:
         metadata = pod["metadata"]
@@ -263,8 +206,8 @@ class NodeAgent:
             settings=self.settings,
             pod_ip=pod_ip,
             resolver=resolver,
-            secrets=self._secret,
-            config_maps=self._config_map,
+            secrets=self.api.secret,
+            config_maps=self.api.config_map,
             node_allocatable=nodeobject.capacity(),
             pod_dir=pod_dir,
             shim=self.shim,
@@ -307,21 +250,8 @@ class NodeAgent:
 
     def _patch_status(self, namespace: str, name: str, uid: str, status: dict[str, Any]) -> None:
         shaped = json.dumps(status, sort_keys=True)
-        if self._patched.get(uid) == shaped:
-            return
-        try:
-            self.core.patch_namespaced_pod_status(
-                name,
-                namespace,
-                {"metadata": {"uid": uid}, "status": status},
-                _content_type="application/merge-patch+json",
-                _preload_content=False,
-            )
+        if self._patched.get(uid) != shaped and self.api.patch_pod_status(namespace, name, uid, status):
             self._patched[uid] = shaped
-        except k8s_rest.ApiException as e:
-            if e.status not in (404, 409, 422):
-                raise
-            logger.debug("status of %s/%s not written: %s", namespace, name, e.reason)
 
     def _terminate(self, pod: dict[str, Any], runner: podrun.PodRunner | None) -> None:
         """A pod being deleted: stop its containers with the grace period (in a thread), then delete it for good."""
@@ -347,17 +277,7 @@ class NodeAgent:
         if last is not None and self._clock() - last < DELETE_RETRY_S:
             return
         self._deleted[uid] = self._clock()
-        try:
-            # Grace 0 goes in the body: with a body, the API server ignores the query's gracePeriodSeconds.
-            self.core.delete_namespaced_pod(
-                metadata["name"],
-                metadata["namespace"],
-                body={"gracePeriodSeconds": 0, "preconditions": {"uid": uid}},
-                _preload_content=False,
-            )
-        except k8s_rest.ApiException as e:
-            if e.status not in (404, 409):
-                raise
+        self.api.delete_pod_now(metadata["namespace"], metadata["name"], uid)
 
     def _forget(self, uid: str) -> None:
         """A pod gone from the API: stop whatever still runs and drop its records."""
@@ -373,8 +293,7 @@ class NodeAgent:
 
         For callers outside the cluster (a test, a notebook on the host): `kubectl port-forward`'s job here.
         """
-        pods = self._json(self.core.list_pod_for_all_namespaces(_preload_content=False))["items"]
-        services = self._json(self.core.list_service_for_all_namespaces(_preload_content=False))["items"]
+        pods, services = self.api.pods(), self.api.services()
         resolver = addresses.Resolver(
             namespace=namespace,
             services=services,
