@@ -102,6 +102,6 @@ def ways_in(resources: list[manifests.Resource], *, backend: base.Backend, page_
         done = getattr(backend, "routes", {}).get(route.name)
         if done == "applied":
             lines.append(f"Through the Kubeflow gateway: https://<your Kubeflow host>{route.prefix}")
-        elif backend.settings.backend == "kubeflow":
+        elif done is not None:  # a cluster decided against the route
             lines.append(f"No gateway route (see the warning above). From your machine: {port_forward(route)}")
     return "\n".join(lines)

@@ -69,7 +69,7 @@ def plan(backend: base.Backend, *, settings: settings_module.Settings, logdir_ur
     Raises ValueError when `logdir_uri` is not in the bucket, ClusterError when discovery fails.
     """
     rendered = workloads.tensorboard(settings=settings, logdir_uri=logdir_uri)
-    if not _serves_tensorboards(backend):
+    if not backend.serves(GROUP_VERSION):
         return Plan(
             resources=fallback_resources(rendered),
             kubeflow_resource=False,
@@ -93,15 +93,6 @@ def fallback_resources(rendered: list[manifests.Resource]) -> list[manifests.Res
 def kubeflow_resources(rendered: list[manifests.Resource]) -> list[manifests.Resource]:
     """Of manifests/tensorboard.yaml: the claim, the Tensorboard resource and the Deployment that syncs the claim."""
     return [*(resource for resource in rendered if resource["kind"] in RESOURCE_KINDS), sync_deployment(rendered)]
-
-
-def _serves_tensorboards(backend: base.Backend) -> bool:
-    if backend.settings.backend != "kubeflow":
-        return False
-    # Imported only here: the kubeflow backend pulls in the kubernetes client, which local runs never need.
-    from helpers.backends import kubeflow
-
-    return isinstance(backend, kubeflow.KubeflowBackend) and backend.serves(GROUP_VERSION)
 
 
 def sync_deployment(rendered: list[manifests.Resource]) -> manifests.Resource:

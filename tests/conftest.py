@@ -36,24 +36,21 @@ def settings(state_dir: pathlib.Path) -> settings_module.Settings:
     return settings_module.load(backend="local", state_dir=str(state_dir))
 
 
-# The real control plane's state for tests: inside the clone (build/ is ignored), apart from a
-# developer's own `make cluster-up` cluster, and kept between sessions so etcd starts warm.
-CONTROL_PLANE_STATE = pathlib.Path(__file__).resolve().parent.parent / "build" / "controlplane-tests"
-
-
 @pytest.fixture(scope="session")
-def control_plane() -> Iterator[cluster.Cluster]:
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster.Cluster]:
     """The real etcd + kube-apiserver + kube-controller-manager on loopback, with the series' CRDs.
 
-    Started (and built, once per machine) for the session and stopped at its end when this session
-    started it. A machine without Go fails here with the command that installs it, never a skip.
+    Each session starts its own (about 5 s with built binaries; built once per machine) in a folder of
+    its own and stops it at its end, so sessions running side by side never share or stop each
+    other's. A machine without Go fails here with the command that installs it, never a skip.
     """
-    already_running = all(cluster.status(state_dir=CONTROL_PLANE_STATE).values())
-    running = cluster.up(state_dir=CONTROL_PLANE_STATE)
-    profile.ensure_crds(running)
-    yield running
-    if not already_running:
-        cluster.down(state_dir=CONTROL_PLANE_STATE)
+    state_dir = tmp_path_factory.mktemp("controlplane")
+    running = cluster.up(state_dir=state_dir)
+    try:
+        profile.ensure_crds(running)
+        yield running
+    finally:
+        cluster.down(state_dir=state_dir)
 
 
 @pytest.fixture

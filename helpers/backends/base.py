@@ -93,6 +93,19 @@ class Backend(abc.ABC):
     def undeploy(self, resources: list[manifests.Resource]) -> None:
         """Remove the resources; nothing happens for those already gone."""
 
+    @abc.abstractmethod
+    def clean_up(self, *, bucket: bool, repository: bool) -> list[report.Row]:
+        """Remove everything the series made here, one row per thing removed, found gone or kept.
+
+        The bucket and the image repositories go only when `bucket` / `repository` are True. What is
+        already gone never raises; a refused removal raises the backend's error (ClusterError, AwsError).
+        """
+
+    def serves(self, group_version: str) -> bool:
+        """Whether the platform serves an API beyond the manifests' own kinds (e.g. Kubeflow's Tensorboard);
+        False unless a backend knows better."""
+        return False
+
 
 def register(backend_class: type[Backend]) -> type[Backend]:
     """Add a backend class to the registry under its `name`; usable as a decorator."""

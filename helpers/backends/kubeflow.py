@@ -7,6 +7,7 @@ object, never at import time.
 
 from __future__ import annotations
 
+import functools
 import logging
 import pathlib
 import tempfile
@@ -15,13 +16,14 @@ from typing import Any
 
 import boto3.session
 
-from helpers import errors, image, manifests, report, routes, settings as settings_module, state, workloads
+from helpers import errors, image, manifests, removal, report, routes, settings as settings_module, state, workloads
 from helpers.aws import access, credentials, ecr, identity, partition, s3, session as aws_session, setup as aws_setup
 from helpers.backends import base
 from helpers.cluster import (
     _kinds,
     access as cluster_access,
     apply,
+    cleanup as cluster_cleanup,
     create,
     delete,
     discovery,
@@ -315,6 +317,45 @@ class KubeflowBackend(base.Backend):
         )
         logger.warning("%s", message)
         self.routes[name] = "not allowed"
+
+    def clean_up(self, *, bucket: bool, repository: bool) -> list[report.Row]:
+        """Delete the series' cluster objects by label and, when asked, the S3 bucket and the ECR repositories."""
+        try:
+            rows = cluster_cleanup.delete_series(api=self.api, settings=self.settings)
+        finally:
+            # Clean-up is the last call of a session: let its connections go (a later call logs in again).
+            self.api.close()
+            self._api = None
+        if self.settings.service_account in cluster_cleanup.PROFILE_ACCOUNTS:
+            annotation = "; its IRSA annotation stays" if self.settings.role_arn else ""
+            account = f"{self.settings.namespace}/{self.settings.service_account}"
+            rows.append(
+                report.Row("ServiceAccount", f"{account} (belongs to the Kubeflow profile{annotation})", removal.KEPT)
+            )
+        rows.append(
+            removal.optional(
+                "S3 bucket",
+                f"s3://{self.settings.bucket}" if self.settings.bucket else "",
+                asked=bucket,
+                flag="--bucket",
+                remove=lambda: s3.delete_bucket(session=self.session, bucket=self.settings.bucket),
+            )
+        )
+        for name in (self.settings.repository, self.settings.ui_repository):
+            rows.append(
+                removal.optional(
+                    "ECR repository",
+                    name,
+                    asked=repository,
+                    flag="--repository",
+                    remove=functools.partial(ecr.delete_repository, session=self.session, name=name),
+                )
+            )
+        cache = self.settings.state_dir / CACHE_DIR
+        rows.append(
+            report.Row("download cache", str(cache), removal.REMOVED if removal.remove_tree(cache) else removal.GONE)
+        )
+        return rows
 
     def undeploy(self, resources: list[manifests.Resource]) -> None:
         """Delete the resources and wait until they are gone; VirtualServices only where this identity may."""

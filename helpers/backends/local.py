@@ -16,7 +16,13 @@ from typing import Any
 from helpers import errors, image, manifests, report, settings as settings_module, state, workloads
 from helpers.aws import s3
 from helpers.backends import base
-from helpers.local import containers, deployments, tfjob as local_tfjob, trainjob as local_trainjob
+from helpers.local import (
+    cleanup as local_cleanup,
+    containers,
+    deployments,
+    tfjob as local_tfjob,
+    trainjob as local_trainjob,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +211,13 @@ class LocalBackend(base.Backend):
             if resource["kind"] == "Deployment":
                 deployments.wait_ready(resource["metadata"]["name"], settings=self.settings)
         return urls
+
+    def clean_up(self, *, bucket: bool, repository: bool) -> list[report.Row]:
+        """Stop local servers and leftover replicas, remove the run folder and, when asked, the bucket and
+        registry folders."""
+        return local_cleanup.clean_up(
+            settings=self.settings, registry_root=registry_root(self.settings), bucket=bucket, repository=repository
+        )
 
     def undeploy(self, resources: list[manifests.Resource]) -> None:
         """Stop the local processes of the Deployments in `resources`."""

@@ -7,7 +7,6 @@ import pathlib
 
 from controlplane import cluster, versions
 from helpers.local import pids
-from tests import conftest
 from tests.safety import listening
 
 
@@ -18,10 +17,11 @@ def _records(state_dir: pathlib.Path) -> dict[str, pids.ProcessRecord]:
 
 
 def test_a_second_up_finds_it_running_and_changes_nothing(control_plane: cluster.Cluster) -> None:
-    before = _records(conftest.CONTROL_PLANE_STATE)
-    again = cluster.up(state_dir=conftest.CONTROL_PLANE_STATE)
+    state_dir = control_plane.folder.parent
+    before = _records(state_dir)
+    again = cluster.up(state_dir=state_dir)
     assert again == control_plane
-    assert _records(conftest.CONTROL_PLANE_STATE) == before
+    assert _records(state_dir) == before
 
 
 def test_the_api_server_is_the_pinned_release(control_plane: cluster.Cluster) -> None:
@@ -30,7 +30,7 @@ def test_the_api_server_is_the_pinned_release(control_plane: cluster.Cluster) ->
 
 def test_every_process_listens_on_loopback_only(control_plane: cluster.Cluster) -> None:
     inodes = {}
-    for name, process in _records(conftest.CONTROL_PLANE_STATE).items():
+    for name, process in _records(control_plane.folder.parent).items():
         for pid in listening.process_tree(process["pid"]):
             for fd in pathlib.Path(f"/proc/{pid}/fd").iterdir():
                 target = str(fd.readlink()) if fd.is_symlink() else ""

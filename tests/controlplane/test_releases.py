@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 
 from controlplane import cluster, profile
-from helpers import backends, cleanup, routes, settings as settings_module, tensorboard, workloads
-from helpers.cluster import _kinds, access, apply, wait
+from helpers import backends, cleanup, removal, routes, settings as settings_module, tensorboard, workloads
+from helpers.cluster import _kinds, access, apply, cleanup as cluster_cleanup, wait
 from tests import rbac
 
 from . import controllers
 
-LABEL = cleanup.PART_OF_SELECTOR
+LABEL = cluster_cleanup.PART_OF_SELECTOR
 # The verbs the series and its clean-up use, on every kind they touch.
 VERBS = ("get", "list", "create", "patch", "delete")
 LOGDIR = "s3://mnist-bucket/runs/mnist-train/r1"
@@ -37,7 +37,7 @@ def _may_route(release: str, namespace: str) -> bool:
 def _labelled_left(control_plane: cluster.Cluster, namespace: str) -> list[str]:
     """Every object of the series' kinds still labelled part of the series, as the admin sees it."""
     left = []
-    for name in cleanup.CLUSTER_KINDS:
+    for name in cluster_cleanup.CLUSTER_KINDS:
         kind = _kinds.by_name(name)
         path = kind.path(namespace=namespace) + f"?labelSelector={LABEL}"
         for item in control_plane.request("GET", path).get("items") or []:
@@ -58,7 +58,7 @@ def test_the_series_and_its_clean_up_on_each_release(
     release, namespace = kubeflow_profile.release, kubeflow_profile.namespace
     # The rules data of tests/rbac.py against the real authorizer: every verb on every kind the series uses.
     disagreements = []
-    for name in sorted(set(cleanup.CLUSTER_KINDS) | {"Pod", "ServiceAccount"}):
+    for name in sorted(set(cluster_cleanup.CLUSTER_KINDS) | {"Pod", "ServiceAccount"}):
         kind = _kinds.by_name(name)
         for verb in VERBS:
             expected = rbac.may(release, verb, kind.group, kind.plural, namespace=namespace)
@@ -156,12 +156,12 @@ def test_the_series_and_its_clean_up_on_each_release(
     with controllers.Playing(control_plane, namespace):
         done = cleanup.clean_up(settings=settings)
     left = _labelled_left(control_plane, namespace)
-    kept = [row.name for row in done.rows if row.status == cleanup.KEPT and row.item == "VirtualService"]
+    kept = [row.name for row in done.rows if row.status == removal.KEPT and row.item == "VirtualService"]
     if may_delete_routes:
         assert left == [] and kept == []
     else:
         assert left == ["VirtualService/mnist-ui"]
         assert kept == ["mnist-ui (this ServiceAccount may not delete them; an administrator can)"]
-    assert not [row for row in done.rows if row.status == cleanup.SKIPPED]
+    assert not [row for row in done.rows if row.status == removal.SKIPPED]
     again = cleanup.clean_up(settings=settings)
-    assert again.status_of("cluster objects") == cleanup.GONE
+    assert again.status_of("cluster objects") == removal.GONE
