@@ -155,13 +155,16 @@ def down(cluster: cluster_module.Cluster) -> list[str]:
     record = _read_record(cluster)
     stopped = []
     for name in reversed(PROCESSES):
-        for kind, configuration, _ in WEBHOOKS[name]:
-            _delete(cluster, f"{WEBHOOKS_API}/{kind.lower()}s/{configuration}")
         process = record.get("processes", {}).get(name)
         if process and pids.stop(process, grace_s=STOP_GRACE_S):
             stopped.append(name)
     if record.get("processes"):
         files.write_json(folder_of(cluster) / RECORD, {**record, "processes": {}})
+    # The processes go first: an API server that is already down must not keep them running.
+    with contextlib.suppress(OSError):
+        for name in reversed(PROCESSES):
+            for kind, configuration, _ in WEBHOOKS[name]:
+                _delete(cluster, f"{WEBHOOKS_API}/{kind.lower()}s/{configuration}")
     return stopped
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from controlplane import cluster, profile, trainer
+from controlplane import cluster, errors as controlplane_errors, profile, trainer
 from helpers import backends, errors, settings as settings_module, workloads
 from helpers.cluster import delete, training_apis
 from tests.aws import conftest as aws_fixtures
@@ -225,3 +225,17 @@ def test_a_trainjob_becomes_jobset_jobs_and_pending_pods_then_is_cleaned_up(
             and not [item for item in _items(control_plane, jobsets, "") if item["metadata"]["name"] == name]
         ),
     )
+
+
+def test_down_stops_both_and_unregisters_their_webhooks_then_up_starts_again(
+    control_plane: cluster.Cluster, controllers: dict[str, float]
+) -> None:
+    assert sorted(trainer.down(control_plane)) == sorted(trainer.PROCESSES)
+    assert not any(trainer.status(control_plane).values())
+    # Fail-closed webhooks of a stopped controller would refuse every TrainJob and JobSet: they are gone.
+    for kind, configuration, _ in (*trainer.JOBSET_WEBHOOKS, *trainer.TRAINER_WEBHOOKS):
+        with pytest.raises(controlplane_errors.ControlPlaneError, match="HTTP 404"):
+            control_plane.request("GET", f"{trainer.WEBHOOKS_API}/{kind.lower()}s/{configuration}")
+    assert trainer.down(control_plane) == []
+    assert set(trainer.up(control_plane)) == set(trainer.PROCESSES)
+    assert all(trainer.status(control_plane).values())
