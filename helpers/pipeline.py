@@ -22,7 +22,7 @@ import secrets
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import IO, Any
 
 import papermill
 import yaml
@@ -139,8 +139,12 @@ def run(
     selected: Sequence[str] = NOTEBOOKS,
     progress_bar: bool = True,
     run_id: str = "",
+    live_output: IO[str] | None = None,
 ) -> list[Outcome]:
     """Execute the selected notebooks in order; stop at the first failure.
+
+    `live_output` (the terminal's stderr for `make run`) receives what the notebooks' cells write to
+    stderr as it comes: their log lines and the training's progress bar (steps, rate, time left).
 
     The notebooks' kernels get `run_id` (a new one when empty) in the environment, and stamp the
     records they write with it. Returns one Outcome per selected notebook: notebooks not yet
@@ -173,6 +177,7 @@ def run(
                     cwd=str(notebooks_dir),
                     progress_bar=progress_bar,
                     start_timeout=KERNEL_START_TIMEOUT_S,
+                    stderr_file=live_output,
                 )
         except papermill.PapermillExecutionError as e:
             failed = True
@@ -284,6 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             selected=_select(arguments.only),
             progress_bar=not arguments.no_progress,
             run_id=run_id,
+            # What the cells log (and 03's bar of steps, rate and time left) shows in the terminal as it comes.
+            live_output=None if arguments.no_progress else sys.stderr,
         )
         this_run, earlier = highlights(_state_dir(parameters), run_id=run_id)
         print(summary(outcomes, highlights=this_run, earlier=earlier))

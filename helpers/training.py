@@ -27,6 +27,7 @@ from helpers.local import tfjob as local_tfjob, trainjob as local_trainjob
 logger = logging.getLogger(__name__)
 
 _STEP = re.compile(r"\bstep (\d+)/(\d+)\b")
+_LOSS = re.compile(r"\bloss=([0-9.]+)")
 # Seconds between progress-bar redraws: each redraw is a line in an executed notebook's output.
 PROGRESS_INTERVAL_S = 5.0
 
@@ -127,6 +128,9 @@ class Progress:
             return
         match = _STEP.search(text)
         if match:
+            loss = _LOSS.search(text)
+            if loss:
+                self._bar.set_postfix(loss=loss.group(1), refresh=False)
             self._bar.update(int(match.group(1)) - self._bar.n)
         elif text.startswith("final:") or "accuracy" in text or "error" in text.lower():
             logger.info("%s", line)

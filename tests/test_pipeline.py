@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pathlib
@@ -166,3 +167,25 @@ def test_a_run_that_fails_in_03_shows_no_result_of_an_earlier_run(
     assert "0.9912" not in printed and "127.0.0.1:1" not in printed, "nothing of the earlier run reads as a result"
     assert "2 result(s) in the state file are from an earlier run" in printed
     assert state.RUN_ID_ENV not in os.environ, "the run id is the kernels', not left behind"
+
+
+def test_what_cells_write_to_stderr_reaches_the_terminal_as_it_comes(tmp_path: pathlib.Path) -> None:
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _notebook(
+        folder / "01_aws_setup.ipynb",
+        parameters="out: str = ''",
+        body="import sys\nprint('step 3/10 loss=0.5', file=sys.stderr)\nprint('quiet on stdout')",
+    )
+    live = io.StringIO()
+    outcomes = pipeline.run(
+        parameters={},
+        output_dir=tmp_path / "runs",
+        notebooks_dir=folder,
+        selected=["01_aws_setup"],
+        progress_bar=False,
+        live_output=live,
+    )
+    assert [outcome.status for outcome in outcomes] == ["ok"]
+    assert "step 3/10 loss=0.5" in live.getvalue()
+    assert "quiet on stdout" not in live.getvalue()

@@ -30,8 +30,10 @@ def test_progress_follows_only_the_chief(capsys: pytest.CaptureFixture[str]) -> 
     progress("worker-0 | step 90/100 loss=1")
     assert progress._bar.n == 0
     progress("chief-0 | step 40/100 loss=0.5 accuracy=0.8")
+    assert progress._bar.postfix == "loss=0.5"
     progress("chief-0 | step 100/100 loss=0.1 accuracy=0.9")
     assert progress._bar.n == 100
+    assert progress._bar.postfix == "loss=0.1"
     progress.close()
 
 
