@@ -81,4 +81,4 @@ cluster-down: install
 # real training operator creating the pods and the node agent (helpers.local.node) running them, with
 # AWS on a moto server shared by the notebook side and the pods. Each session starts its own cluster.
 e2e: cluster-build
-	MNIST_E2E=1 $(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
