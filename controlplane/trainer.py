@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from controlplane import build, cluster as cluster_module, errors, pki
+from controlplane import build, cluster as cluster_module, errors, pki, profile
 from helpers import files
 from helpers.local import pids, ports
 
@@ -110,7 +110,9 @@ def status(cluster: cluster_module.Cluster) -> dict[str, bool]:
 
 
 def up(cluster: cluster_module.Cluster, *, timeout_s: float = READY_TIMEOUT_S) -> dict[str, float]:
-    """Start JobSet, then Trainer, with their webhooks registered, and install the runtime; idempotent.
+    """Start JobSet, then Trainer (their CRDs installed first), with their webhooks, and install the runtime.
+
+    Idempotent: controllers that run and answer are kept, their webhooks pointed at them again.
 
     Returns the seconds each took to become ready (empty when both were running already). Raises
     ControlPlaneError (with the log's tail) when a controller exits or is not ready in `timeout_s`.
@@ -125,6 +127,8 @@ def up(cluster: cluster_module.Cluster, *, timeout_s: float = READY_TIMEOUT_S) -
             logger.info("JobSet and Trainer already running")
             return {}
     down(cluster)
+    # Trainer watches JobSets and runtimes from its start: their CRDs first (a no-op when installed).
+    profile.ensure_crds(cluster)
     folder = folder_of(cluster)
     authority = pki.ca(cluster.folder / "pki")
     record: dict[str, Any] = {"ports": {}, "processes": {}, "log_offsets": {}}
@@ -137,7 +141,11 @@ def up(cluster: cluster_module.Cluster, *, timeout_s: float = READY_TIMEOUT_S) -
         record["log_offsets"][name] = _log_size(cluster, name)
         record["processes"][name] = cluster_module._start(name, argv, folder=cluster.folder)
         files.write_json(folder / RECORD, record)
-        _wait_ready(cluster, name, record, timeout_s=timeout_s)
+        try:
+            _wait_ready(cluster, name, record, timeout_s=timeout_s)
+        except errors.ControlPlaneError:
+            down(cluster)  # no process left behind, and no fail-closed webhook pointing at nothing
+            raise
         timings[name] = time.monotonic() - started
         logger.info(
             "%s ready in %.1f s (webhook on 127.0.0.1:%s)", name, timings[name], record["ports"][name]["webhook"]

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from controlplane import cluster, errors as controlplane_errors, profile, trainer
+from controlplane import build, cluster, errors as controlplane_errors, profile, trainer
 from helpers import backends, errors, settings as settings_module, workloads
 from helpers.cluster import delete, training_apis
 from tests.aws import conftest as aws_fixtures
@@ -213,7 +213,10 @@ def test_a_trainjob_becomes_jobset_jobs_and_pending_pods_then_is_cleaned_up(
         assert {a for addresses_of in config["cluster"].values() for a in addresses_of} == addresses
 
     # Deleted as default-editor: the garbage collector removes the JobSet, its Jobs and their Pods.
-    delete.delete([job], api=editor_api, settings=settings)
+    deleting = time.monotonic()
+    # Foreground deletion: the TrainJob goes last, after the JobSet, its Jobs and their pods (finalizers and all).
+    delete.delete([job], api=editor_api, settings=settings, timeout_s=PODS_TIMEOUT_S)
+    logger.info("TrainJob %s and all it made deleted in %.1f s", name, time.monotonic() - deleting)
     jobsets = f"/apis/jobset.x-k8s.io/v1alpha2/namespaces/{namespace}/jobsets"
     _wait(
         "the JobSet, Jobs and Pods gone",
@@ -228,7 +231,7 @@ def test_a_trainjob_becomes_jobset_jobs_and_pending_pods_then_is_cleaned_up(
 
 
 def test_down_stops_both_and_unregisters_their_webhooks_then_up_starts_again(
-    control_plane: cluster.Cluster, controllers: dict[str, float]
+    control_plane: cluster.Cluster, controllers: dict[str, float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert sorted(trainer.down(control_plane)) == sorted(trainer.PROCESSES)
     assert not any(trainer.status(control_plane).values())
@@ -237,5 +240,18 @@ def test_down_stops_both_and_unregisters_their_webhooks_then_up_starts_again(
         with pytest.raises(controlplane_errors.ControlPlaneError, match="HTTP 404"):
             control_plane.request("GET", f"{trainer.WEBHOOKS_API}/{kind.lower()}s/{configuration}")
     assert trainer.down(control_plane) == []
+    # A controller that exits at once: up says so with its log, and leaves no process and no webhook behind.
+    built = build.binary
+    monkeypatch.setattr(build, "binary", lambda name: pathlib.Path("/bin/false") if "trainer" in name else built(name))
+    with pytest.raises(
+        controlplane_errors.ControlPlaneError, match="trainer-controller-manager exited during start-up"
+    ):
+        trainer.up(control_plane)
+    assert not any(trainer.status(control_plane).values())
+    with pytest.raises(controlplane_errors.ControlPlaneError, match="HTTP 404"):
+        control_plane.request(
+            "GET", f"{trainer.WEBHOOKS_API}/mutatingwebhookconfigurations/{trainer.JOBSET_WEBHOOKS[0][1]}"
+        )
+    monkeypatch.undo()
     assert set(trainer.up(control_plane)) == set(trainer.PROCESSES)
     assert all(trainer.status(control_plane).values())
