@@ -10,7 +10,6 @@ node agent (`helpers.local.node`) binds pods and runs them.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import dataclasses
 import json
@@ -19,17 +18,12 @@ import pathlib
 import secrets
 import shutil
 import socket
-import ssl
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from typing import Any
 
-import yaml
-
-from controlplane import build, errors, pki
+from controlplane import build, client, errors, pki, processes
 from helpers import files
 from helpers.local import pids, ports
 
@@ -96,7 +90,7 @@ class Cluster:
         accept: str = "application/json",
     ) -> dict[str, Any]:
         """One request as the admin (system:masters) to `path`; raises ControlPlaneError for an error status."""
-        return _request(
+        return client.request(
             method,
             self.server_url + path,
             token=self.admin_token(),
@@ -116,7 +110,7 @@ class Cluster:
         """A kubeconfig that logs in as `system:serviceaccount:<namespace>:<service_account>` (a TokenRequest)."""
         url = f"{self.server_url}/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token"
         body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest"}
-        answer = _request(
+        answer = client.request(
             "POST",
             url,
             token=self.admin_token(),
@@ -125,7 +119,9 @@ class Cluster:
         )
         token = answer["status"]["token"]
         path = self.folder / "kubeconfigs" / f"{namespace}.{service_account}.kubeconfig"
-        _write_kubeconfig(path, server_url=self.server_url, ca_file=self.ca_file, user=service_account, token=token)
+        client.write_kubeconfig(
+            path, server_url=self.server_url, ca_file=self.ca_file, user=service_account, token=token
+        )
         return path
 
 
@@ -153,6 +149,14 @@ def _cluster(folder: pathlib.Path, record: dict[str, Any]) -> Cluster:
         ca_file=folder / "pki" / "ca.crt",
         admin_kubeconfig=folder / "admin.kubeconfig",
     )
+
+
+def running(*, state_dir: pathlib.Path) -> Cluster | None:
+    """The control plane recorded in `state_dir` when its processes run, else None (nothing is started)."""
+    record = _read_record(folder_of(state_dir))
+    if not record or not all(status(state_dir=state_dir).values()):
+        return None
+    return _cluster(folder_of(state_dir), record)
 
 
 def status(*, state_dir: pathlib.Path) -> dict[str, bool]:
@@ -193,7 +197,7 @@ def up(*, state_dir: pathlib.Path) -> Cluster:
     signing = pki.signing_key(pki_dir)
     admin_token = _admin_token(folder)
     cluster = _cluster(folder, record)
-    _write_kubeconfig(
+    client.write_kubeconfig(
         cluster.admin_kubeconfig, server_url=cluster.server_url, ca_file=authority.cert, user="admin", token=admin_token
     )
     arguments = {
@@ -203,7 +207,7 @@ def up(*, state_dir: pathlib.Path) -> Cluster:
     }
     for name in PROCESSES:
         argv = [str(binaries[name]), *arguments[name]]
-        record["processes"][name] = _start(name, argv, folder=folder)
+        record["processes"][name] = processes.start(name, argv, folder=folder)
         _write_record(folder, record)
         _wait_ready(cluster, record=record, timeout_s=READY_TIMEOUT_S, until=name)
     logger.info("control plane up at %s (state in %s)", cluster.server_url, folder)
@@ -320,34 +324,6 @@ def _controller_manager_args(cluster: Cluster, authority: pki.Pair, signing: pki
     ]
 
 
-# Started through a short-lived Python in between, so the server is nobody's child: it outlives
-# `make cluster-up`, and a test session does not hold unreaped children (init reaps them).
-_DETACH = (
-    "import subprocess, sys\n"
-    "with open(sys.argv[1], 'ab') as log:\n"
-    "    child = subprocess.Popen(sys.argv[2:], stdout=log, stderr=subprocess.STDOUT,"
-    " stdin=subprocess.DEVNULL, start_new_session=True)\n"
-    "print(child.pid)\n"
-)
-
-
-def _start(name: str, argv: list[str], *, folder: pathlib.Path) -> pids.ProcessRecord:
-    log_path = folder / "logs" / f"{name}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    started = subprocess.run(
-        [sys.executable, "-c", _DETACH, str(log_path), *argv],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=folder,
-    )
-    if started.returncode != 0:
-        raise errors.ControlPlaneError(f"could not start {name}: {started.stderr.strip()}")
-    pid = int(started.stdout)
-    logger.info("started %s (pid %d), log %s", name, pid, log_path)
-    return pids.record(pid, argv)
-
-
 def _wait_ready(cluster: Cluster, *, record: dict[str, Any], timeout_s: float, until: str = PROCESSES[-1]) -> None:
     """Wait until the processes up to `until` answer; raises ControlPlaneError with the log's tail."""
     deadline = time.monotonic() + timeout_s
@@ -357,7 +333,9 @@ def _wait_ready(cluster: Cluster, *, record: dict[str, Any], timeout_s: float, u
         for name in names:
             process = record["processes"].get(name)
             if process is None or not pids.is_alive(process):
-                raise errors.ControlPlaneError(f"{name} exited during start-up:\n{_tail(cluster.folder, name)}")
+                raise errors.ControlPlaneError(
+                    f"{name} exited during start-up:\n{processes.tail(cluster.folder, name)}"
+                )
         try:
             _check(cluster, names, etcd_port=record["ports"]["etcd"])
             return
@@ -365,7 +343,8 @@ def _wait_ready(cluster: Cluster, *, record: dict[str, Any], timeout_s: float, u
             last_error = str(e)
         if time.monotonic() > deadline:
             raise errors.ControlPlaneError(
-                f"{until} was not ready after {timeout_s:.0f} s ({last_error}):\n{_tail(cluster.folder, until)}"
+                f"{until} was not ready after {timeout_s:.0f} s ({last_error}):\n"
+                + processes.tail(cluster.folder, until)
             )
         time.sleep(POLL_S)
 
@@ -377,66 +356,10 @@ def _check(cluster: Cluster, names: tuple[str, ...], *, etcd_port: int) -> None:
             if not json.loads(answer.read()).get("health") == "true":
                 raise errors.ControlPlaneError("etcd is not healthy yet")
     if "kube-apiserver" in names:
-        _request("GET", f"{cluster.server_url}/readyz", token=cluster.admin_token(), ca_file=cluster.ca_file, raw=True)
+        client.request(
+            "GET", f"{cluster.server_url}/readyz", token=cluster.admin_token(), ca_file=cluster.ca_file, raw=True
+        )
     if "kube-controller-manager" in names:
         # The serviceaccount controller gives every namespace its `default` ServiceAccount.
         url = f"{cluster.server_url}/api/v1/namespaces/default/serviceaccounts/default"
-        _request("GET", url, token=cluster.admin_token(), ca_file=cluster.ca_file)
-
-
-def _tail(folder: pathlib.Path, name: str, lines: int = 30) -> str:
-    try:
-        return "\n".join((folder / "logs" / f"{name}.log").read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _request(
-    method: str,
-    url: str,
-    *,
-    token: str,
-    ca_file: pathlib.Path,
-    body: dict[str, Any] | None = None,
-    content_type: str = "application/json",
-    accept: str = "application/json",
-    raw: bool = False,
-) -> dict[str, Any]:
-    """One HTTPS request with a bearer token; raises ControlPlaneError for an error status."""
-    context = ssl.create_default_context(cafile=str(ca_file))
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Authorization", f"Bearer {token}")
-    request.add_header("Content-Type", content_type)
-    request.add_header("Accept", accept)
-    try:
-        with urllib.request.urlopen(request, context=context, timeout=10) as answer:
-            content = answer.read()
-    except urllib.error.HTTPError as e:
-        raise errors.ControlPlaneError(f"{method} {url}: HTTP {e.code} {e.read()[:300]!r}") from e
-    if raw:
-        return {}
-    result: dict[str, Any] = json.loads(content)
-    return result
-
-
-def _write_kubeconfig(path: pathlib.Path, *, server_url: str, ca_file: pathlib.Path, user: str, token: str) -> None:
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "controlplane",
-                "cluster": {
-                    "server": server_url,
-                    "certificate-authority-data": base64.b64encode(ca_file.read_bytes()).decode(),
-                },
-            }
-        ],
-        "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": user, "context": {"cluster": "controlplane", "user": user}}],
-        "current-context": user,
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600, exist_ok=True)
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+        client.request("GET", url, token=cluster.admin_token(), ca_file=cluster.ca_file)

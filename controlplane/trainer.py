@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from controlplane import build, cluster as cluster_module, errors, pki, profile
+from controlplane import build, cluster as cluster_module, errors, pki, processes, profile
 from helpers import files
 from helpers.local import pids, ports
 
@@ -139,7 +139,7 @@ def up(cluster: cluster_module.Cluster, *, timeout_s: float = READY_TIMEOUT_S) -
         argv = _argv(cluster, name, record["ports"][name], authority, folder)
         _register(cluster, name, record["ports"][name]["webhook"])
         record["log_offsets"][name] = _log_size(cluster, name)
-        record["processes"][name] = cluster_module._start(name, argv, folder=cluster.folder)
+        record["processes"][name] = processes.start(name, argv, folder=cluster.folder)
         files.write_json(folder / RECORD, record)
         try:
             _wait_ready(cluster, name, record, timeout_s=timeout_s)
@@ -314,9 +314,7 @@ def _wait_ready(cluster: cluster_module.Cluster, name: str, record: dict[str, An
     last_error = ""
     while True:
         if not pids.is_alive(record["processes"][name]):
-            raise errors.ControlPlaneError(
-                f"{name} exited during start-up:\n{cluster_module._tail(cluster.folder, name)}"
-            )
+            raise errors.ControlPlaneError(f"{name} exited during start-up:\n{processes.tail(cluster.folder, name)}")
         try:
             _check(cluster, name, chosen, log_offset=record.get("log_offsets", {}).get(name, 0))
             return
@@ -324,8 +322,7 @@ def _wait_ready(cluster: cluster_module.Cluster, name: str, record: dict[str, An
             last_error = str(e)
         if time.monotonic() > deadline:
             raise errors.ControlPlaneError(
-                f"{name} was not ready after {timeout_s:.0f} s ({last_error}):\n"
-                + cluster_module._tail(cluster.folder, name)
+                f"{name} was not ready after {timeout_s:.0f} s ({last_error}):\n" + processes.tail(cluster.folder, name)
             )
         time.sleep(POLL_S)
 
