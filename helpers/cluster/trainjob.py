@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from helpers import errors, settings as settings_module
-from helpers.cluster import _fetch, _kinds, _poll, logs
+from helpers.cluster import _kinds, _poll, logs, wait
 
 logger = logging.getLogger(__name__)
 
@@ -41,38 +41,25 @@ def wait_for_trainjob(
     `on_change(status)` is called whenever the status changes. Raises ClusterError with Trainer's reason
     and message when it Failed (a Job past its backoffLimit, DeadlineExceeded), WaitTimeout after `timeout_s`.
     """
-    kind = _kinds.by_name("TrainJob")
-    namespace = settings.namespace
-    target = f"TrainJob/{name} in namespace {namespace}"
-    seen: list[Status] = []
-
-    def read() -> dict[str, Any]:
-        found = _fetch.get_or_none(kind, name, api=api, settings=settings, namespace=namespace, action="wait for")
-        status = dict((found or {}).get("status") or {})
-        if not seen or status != seen[0]:
-            seen[:] = [status]
-            logger.info("%s: %s", target, describe(status) if found else "not found")
-            if on_change is not None:
-                on_change(status)
-        return found or {}
-
-    def done(found: dict[str, Any]) -> Status | None:
-        status = dict(found.get("status") or {})
-        conditions = {c["type"]: c for c in status.get("conditions") or [] if c.get("status") == "True"}
-        if "Failed" in conditions:
-            failed = conditions["Failed"]
-            reason = failed.get("reason") or "Failed"
-            raise errors.ClusterError("run", target, f"{reason}: {failed.get('message') or 'no message'}")
-        return status if "Complete" in conditions else None
-
-    return _poll.until(
-        read,
-        done,
-        what=target,
-        timeout_s=timeout_s or settings.wait_timeout_s,
-        describe=lambda found: describe(dict(found.get("status") or {})) if found else "not found",
+    return wait.wait_for(
+        _kinds.by_name("TrainJob"),
+        name,
+        _done,
+        lambda found: describe(dict(found.get("status") or {})),
+        api=api,
+        settings=settings,
+        namespace=None,
+        timeout_s=timeout_s,
+        on_change=on_change,
         interval_s=interval_s,
     )
+
+
+def _done(found: dict[str, Any], target: str) -> bool:
+    conditions = wait.true_conditions(found)
+    if "Failed" in conditions:
+        raise wait.failure(target, conditions["Failed"])
+    return "Complete" in conditions
 
 
 def describe(status: Status) -> str:

@@ -37,7 +37,7 @@ def wait_for_rollout(
     Raises ClusterError when the rollout exceeded its progress deadline, WaitTimeout after `timeout_s`.
     """
     kind = _kinds.by_name("Deployment")
-    return _wait(
+    return wait_for(
         kind,
         name,
         _rollout_done,
@@ -66,7 +66,7 @@ def wait_for_job(
     Raises ClusterError with the Job's own reason and message when it Failed, WaitTimeout after `timeout_s`.
     """
     kind = _kinds.by_name("Job")
-    return _wait(
+    return wait_for(
         kind,
         name,
         _job_done,
@@ -96,7 +96,7 @@ def wait_for_tfjob(
     Failed, WaitTimeout (naming the last condition and replica counts) after `timeout_s`.
     """
     kind = _kinds.by_name("TFJob")
-    return _wait(
+    return wait_for(
         kind,
         name,
         _tfjob_done,
@@ -110,7 +110,7 @@ def wait_for_tfjob(
     )
 
 
-def _wait(
+def wait_for(
     kind: _kinds.Kind,
     name: str,
     done: Callable[[dict[str, Any], str], bool],
@@ -123,7 +123,8 @@ def _wait(
     on_change: OnChange | None,
     interval_s: float,
 ) -> Status:
-    """Poll `kind`/`name` until `done(object, target)` is True; a missing object is a state, not an error."""
+    """Poll `kind`/`name` until `done(object, target)` is True; returns its status. A missing object is a
+    state, not an error; `done` raises (e.g. `failure(...)`) when the object can never get there."""
     namespace = namespace or settings.namespace
     target = f"{kind.kind}/{name} in namespace {namespace}"
     seen: list[Status] = []
@@ -148,13 +149,13 @@ def _wait(
     )
 
 
-def _true_conditions(found: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def true_conditions(found: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The object's conditions whose status is "True", by type."""
     conditions = (found.get("status") or {}).get("conditions") or []
     return {condition["type"]: condition for condition in conditions if condition.get("status") == "True"}
 
 
-def _failure(target: str, condition: dict[str, Any]) -> errors.ClusterError:
+def failure(target: str, condition: dict[str, Any]) -> errors.ClusterError:
     """The error for a controller-reported failure, carrying the controller's own words."""
     reason = condition.get("reason") or condition.get("type")
     return errors.ClusterError("run", target, f"{reason}: {condition.get('message') or 'no message'}")
@@ -164,7 +165,7 @@ def _rollout_done(found: dict[str, Any], target: str) -> bool:
     spec, status = found.get("spec") or {}, found.get("status") or {}
     progressing = [c for c in status.get("conditions") or [] if c.get("type") == "Progressing"]
     if progressing and progressing[0].get("reason") == "ProgressDeadlineExceeded":
-        raise _failure(target, progressing[0])
+        raise failure(target, progressing[0])
     wanted = spec.get("replicas", 1)
     return bool(
         status.get("observedGeneration", 0) >= found.get("metadata", {}).get("generation", 0)
@@ -185,23 +186,23 @@ def _describe_rollout(found: dict[str, Any]) -> str:
 
 
 def _job_done(found: dict[str, Any], target: str) -> bool:
-    conditions = _true_conditions(found)
+    conditions = true_conditions(found)
     if "Failed" in conditions:
-        raise _failure(target, conditions["Failed"])
+        raise failure(target, conditions["Failed"])
     return "Complete" in conditions
 
 
 def _describe_job(found: dict[str, Any]) -> str:
     status = found.get("status") or {}
     counts = ", ".join(f"{key} {status.get(key, 0)}" for key in ("active", "succeeded", "failed"))
-    conditions = ", ".join(_true_conditions(found)) or "no condition yet"
+    conditions = ", ".join(true_conditions(found)) or "no condition yet"
     return f"{conditions}; pods: {counts}"
 
 
 def _tfjob_done(found: dict[str, Any], target: str) -> bool:
-    conditions = _true_conditions(found)
+    conditions = true_conditions(found)
     if "Failed" in conditions:
-        raise _failure(target, conditions["Failed"])
+        raise failure(target, conditions["Failed"])
     return "Succeeded" in conditions
 
 
