@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from helpers.local import ports
 from helpers.local.node import addresses, serviceproxy
 
 
@@ -44,8 +45,10 @@ def _ask(address: str, port: int) -> str:
 
 def test_the_virtual_ip_follows_the_ready_pod(pod_servers: list[socketserver.TCPServer]) -> None:
     first, second = ((server.server_address[0], server.server_address[1]) for server in pod_servers)
+    # A port no other session's node agent serves on its first virtual IP (127.1.0.1) at the same time.
+    port = ports.free_port()
     service = {"metadata": {"name": "serving", "namespace": "ns"},
-               "spec": {"selector": {"app": "s"}, "ports": [{"port": 18501, "targetPort": "http"}]}}  # fmt: skip
+               "spec": {"selector": {"app": "s"}, "ports": [{"port": port, "targetPort": "http"}]}}  # fmt: skip
     proxy = serviceproxy.ServiceProxy()
     try:
         pods = [_pod("old", first[1]), _pod("new", second[1], ready=False)]
@@ -55,10 +58,10 @@ def test_the_virtual_ip_follows_the_ready_pod(pod_servers: list[socketserver.TCP
         assert virtual_ip is not None and virtual_ip.startswith("127.1.")
         resolver = addresses.Resolver(namespace="ns", services=[service], pods=pods, addresses=known,
                                       virtual_ips=proxy.known())  # fmt: skip
-        assert resolver.rewrite("http://serving:18501/") == f"http://{virtual_ip}:18501/"
-        assert _ask(virtual_ip, 18501) == first[0]
+        assert resolver.rewrite(f"http://serving:{port}/") == f"http://{virtual_ip}:{port}/"
+        assert _ask(virtual_ip, port) == first[0]
         # The Deployment replaced the pod: the same virtual IP now reaches the new one.
         proxy.sync([service], [_pod("new", second[1])], known)
-        assert _ask(virtual_ip, 18501) == second[0]
+        assert _ask(virtual_ip, port) == second[0]
     finally:
         proxy.close()
