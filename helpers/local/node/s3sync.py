@@ -1,8 +1,9 @@
 """The node's stand-in for the `s3-sync` sidecar (`aws s3 sync` in a loop), with boto3.
 
 Usage: `python -m helpers.local.node.s3sync s3://bucket/prefix TARGET_DIR`. Like the manifest's
-shell loop it copies each new top-level folder (a model version) into a hidden staging folder and
-renames it into place in one step, so a server polling TARGET_DIR never loads a half copy. S3 is
+shell loop it copies each new top-level folder (a model version) into a hidden staging folder and,
+once the copy holds the version's completion marker and every file it lists (an upload still under
+way does not), renames it into place in one step, so a server polling TARGET_DIR never loads a half copy. S3 is
 whatever boto3 reaches (AWS_ENDPOINT_URL points it at moto on the test cluster).
 """
 
@@ -31,7 +32,11 @@ INTERVAL_S = 5.0
 
 
 def sync_once(source: str, target: pathlib.Path, *, client: S3Client) -> list[str]:
-    """Copy the version folders of `source` that `target` lacks; returns the versions added."""
+    """Copy the complete version folders of `source` that `target` lacks; returns the versions added.
+
+    A version whose upload has not finished (no marker yet, or files it lists missing) is left for a
+    later round.
+    """
     bucket, key = s3.parse_uri(source)
     prefix = key.rstrip("/") + "/" if key else ""
     listing = client.list_objects_v2(Bucket=bucket, Prefix=prefix, Delimiter="/")
@@ -44,6 +49,9 @@ def sync_once(source: str, target: pathlib.Path, *, client: S3Client) -> list[st
         staging = target / f".{version}.partial"
         shutil.rmtree(staging, ignore_errors=True)
         s3.download_tree(f"{s3.SCHEME}{bucket}/{prefix}{version}/", staging, client=client)
+        if not s3.is_complete(staging):
+            shutil.rmtree(staging, ignore_errors=True)
+            continue
         staging.rename(final)
         added.append(version)
     return added
