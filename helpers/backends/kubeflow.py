@@ -11,6 +11,7 @@ import functools
 import logging
 import pathlib
 import tempfile
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +43,9 @@ BUILD_CONTEXT_PREFIX = "build-contexts"
 CACHE_DIR = "cache"
 # Lines of the build Job's log shown in the notebook.
 BUILD_LOG_LINES = 30
+# How often the chief's log is read while a job trains: the chief reports every few seconds, and a
+# whole read of its log (a few hundred lines) costs the API server little.
+CHIEF_LOG_INTERVAL_S = 2.0
 
 
 @base.register
@@ -219,15 +223,11 @@ class KubeflowBackend(base.Backend):
         # Re-submitting a finished job would change nothing (a TrainJob's trainer is immutable): remove it first.
         delete.delete([job], api=self.api, settings=self.settings)
         apply.apply([job], api=self.api, settings=self.settings)
-        chief = _ChiefLog(on_line, lambda: self._task_log(job, "chief", 0, tail_lines=None))
-        try:
+        read = functools.partial(self._task_log, job, "chief", 0, tail_lines=None)
+        with _ChiefLog(on_line, read, interval_s=CHIEF_LOG_INTERVAL_S):
             if job["kind"] == "TrainJob":
-                return cluster_trainjob.wait_for_trainjob(
-                    name, api=self.api, settings=self.settings, on_change=chief.follow
-                )
-            return wait.wait_for_tfjob(name, api=self.api, settings=self.settings, on_change=chief.follow)
-        finally:
-            chief.follow({})
+                return cluster_trainjob.wait_for_trainjob(name, api=self.api, settings=self.settings)
+            return wait.wait_for_tfjob(name, api=self.api, settings=self.settings)
 
     def _trainjob_specs(self, job: manifests.Resource) -> dict[str, dict[str, Any]]:
         """The replicas the installed runtime makes of `job`; raises ClusterError/ConfigError as `run_training`."""
@@ -378,22 +378,47 @@ def _service_url(service: manifests.Resource, *, namespace: str) -> str:
 
 
 class _ChiefLog:
-    """Passes on the chief's log lines that were not passed on yet, each time the job's status changes."""
+    """Passes on the chief's new log lines as they come: read every `interval_s` by a thread while the
+    job runs (so the notebook's bar moves with each step the chief reports), and once more at its end."""
 
-    def __init__(self, on_line: base.OnLine | None, read: Callable[[], str]) -> None:
-        self._on_line, self._read = on_line, read
+    def __init__(self, on_line: base.OnLine | None, read: Callable[[], str], *, interval_s: float) -> None:
+        self._on_line, self._read, self._interval_s = on_line, read, interval_s
         self._seen = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._follow_until_stopped, name="chief-log", daemon=True)
 
-    def follow(self, status: dict[str, Any]) -> None:
+    def __enter__(self) -> _ChiefLog:
+        if self._on_line is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.follow()
+
+    def _follow_until_stopped(self) -> None:
+        while not self._stopping.wait(self._interval_s):
+            try:
+                self.follow()
+            except errors.ClusterError as e:
+                # The final read, in the caller's thread, reports a lasting failure; one missed read only delays lines.
+                logger.debug("reading the chief's log: %s", e)
+
+    def follow(self) -> None:
+        """Pass on the lines not passed on yet; a chief without a pod yet (or any more) has none."""
         if self._on_line is None:
             return
-        try:
-            text = self._read()
-        except errors.ClusterError as e:
-            if e.status == 404:  # not scheduled yet, or already cleaned up
-                return
-            raise
-        lines = text.splitlines()
-        for line in lines[self._seen :]:
-            self._on_line(f"chief-0 | {line}")
-        self._seen = len(lines)
+        with self._lock:
+            try:
+                text = self._read()
+            except errors.ClusterError as e:
+                if e.status == 404:  # not scheduled yet, or already cleaned up
+                    return
+                raise
+            lines = text.splitlines()
+            for line in lines[self._seen :]:
+                self._on_line(f"chief-0 | {line}")
+            self._seen = len(lines)

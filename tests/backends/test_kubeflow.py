@@ -10,12 +10,15 @@ serves every CRD to every test.
 from __future__ import annotations
 
 import pathlib
+import threading
+import time
 from typing import Any
 
 import pytest
 
 from helpers import backends, errors, settings as settings_module, workloads
 from helpers.aws import s3
+from helpers.backends import kubeflow as kubeflow_backend
 from tests.cluster import fake_api as fake_api_module, objects, test_training_apis
 from tests.cluster.objects import NAMESPACE
 
@@ -259,3 +262,50 @@ def test_on_trainer_v2_1_the_trainjob_is_written_in_its_fields(
     stored = fake_api.get(TRAINER, "trainjobs", NAMESPACE, "mnist-train")
     assert stored is not None and "runtimePatches" not in stored["spec"]
     assert stored["spec"]["podTemplateOverrides"][0]["spec"] == {"serviceAccountName": settings.service_account}
+
+
+def test_the_chiefs_lines_come_while_the_job_runs_not_only_when_its_status_changes(
+    kubeflow_settings: settings_module.Settings,
+    fake_api: fake_api_module.FakeApiServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(kubeflow_backend, "CHIEF_LOG_INTERVAL_S", 0.05)
+    settings = kubeflow_settings.model_copy(update={"bucket": "mnist-bucket", "wait_timeout_s": 30.0})
+    job = workloads.tfjob(
+        settings=settings,
+        image="registry/train:1",
+        run_id="r1",
+        num_workers=1,
+        num_ps=1,
+        train_steps=10,
+        batch_size=8,
+        learning_rate=0.01,
+    )
+    running = [_tfjob_status("Created", "Running")] * 10_000  # one status for as long as the test takes
+    fake_api.script_status("apis/kubeflow.org/v1", "tfjobs", NAMESPACE, "mnist-train", *running)
+    labels = {
+        "training.kubeflow.org/job-name": "mnist-train",
+        "training.kubeflow.org/replica-type": "chief",
+        "training.kubeflow.org/replica-index": "0",
+    }
+    metadata = {"name": "mnist-train-chief-0", "namespace": NAMESPACE, "labels": labels}
+    fake_api.add("api/v1", "pods", {"metadata": metadata, "spec": {"containers": [{"name": "tensorflow"}]}})
+    fake_api.set_logs(NAMESPACE, "mnist-train-chief-0", "tensorflow", "step 1/10 loss=2.3\n")
+    lines: list[str] = []
+    backend = backends.get(settings=settings)
+    training = threading.Thread(target=backend.run_training, args=(job,), kwargs={"on_line": lines.append})
+    training.start()
+    deadline = time.monotonic() + 20
+    while lines != ["chief-0 | step 1/10 loss=2.3"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lines == ["chief-0 | step 1/10 loss=2.3"], "a line passed on while the status stayed Running"
+    fake_api.set_logs(NAMESPACE, "mnist-train-chief-0", "tensorflow", "step 1/10 loss=2.3\nstep 5/10 loss=0.9\n")
+    while len(lines) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lines[-1] == "chief-0 | step 5/10 loss=0.9"
+    fake_api.script_status(
+        "apis/kubeflow.org/v1", "tfjobs", NAMESPACE, "mnist-train", _tfjob_status("Created", "Running", "Succeeded")
+    )
+    training.join(30)
+    assert not training.is_alive()
+    assert lines == ["chief-0 | step 1/10 loss=2.3", "chief-0 | step 5/10 loss=0.9"], "each line once"
