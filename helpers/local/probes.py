@@ -49,15 +49,23 @@ def passes(readiness: Readiness) -> bool:
     """One readiness probe: HTTP 200-399, or a TCP connection, as the kubelet counts it."""
     if readiness["kind"] == "none":
         return True
-    if readiness["kind"] == "tcp":
+    path = readiness["path"] if readiness["kind"] == "http" else None
+    return answers("127.0.0.1", readiness["port"], path=path, timeout_s=PROBE_TIMEOUT_S)
+
+
+def answers(host: str, port: int, *, path: str | None, timeout_s: float) -> bool:
+    """Whether `host:port` answers as a kubelet's probe counts it: an HTTP GET of `path` with 200-399,
+    or, with no `path`, a TCP connection that opens."""
+    if path is None:
         try:
-            with socket.create_connection(("127.0.0.1", readiness["port"]), timeout=PROBE_TIMEOUT_S):
+            with socket.create_connection((host, port), timeout=timeout_s):
                 return True
         except OSError:
             return False
-    url = f"http://127.0.0.1:{readiness['port']}{readiness['path']}"
+    # No proxy: one from the environment would not reach a loopback address.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S) as response:
+        with opener.open(f"http://{host}:{port}{path}", timeout=timeout_s) as response:
             status: int = response.status
             return 200 <= status < 400
     except urllib.error.HTTPError as e:

@@ -6,11 +6,9 @@ command run inside the container's image, which this node does not have: they pa
 
 from __future__ import annotations
 
-import socket
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 
+from helpers.local import probes
 from helpers.local.node import podplan
 
 Prober = Callable[["podplan.Probe", str], bool]
@@ -20,20 +18,5 @@ def probe(spec: podplan.Probe, pod_ip: str) -> bool:
     """One probe of `spec` against `pod_ip`; True when it passes."""
     if spec.kind == "exec":
         return True
-    if spec.kind == "tcp":
-        try:
-            with socket.create_connection((pod_ip, spec.port), timeout=spec.timeout_s):
-                return True
-        except OSError:
-            return False
-    # No proxy: a proxy from the environment would not reach a pod's loopback address.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(f"http://{pod_ip}:{spec.port}{spec.path}", timeout=spec.timeout_s) as response:
-            status: int = response.status
-            return 200 <= status < 400
-    except urllib.error.HTTPError as e:
-        e.close()
-        return False
-    except OSError:
-        return False
+    path = None if spec.kind == "tcp" else spec.path
+    return probes.answers(pod_ip, spec.port, path=path, timeout_s=spec.timeout_s)
