@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from controlplane import build, cluster, errors as controlplane_errors, profile, trainer
 from helpers import backends, errors, settings as settings_module, workloads
@@ -58,6 +59,16 @@ def controllers(control_plane: cluster.Cluster) -> Iterator[dict[str, float]]:
     yield timings
     if not already_running:
         trainer.down(control_plane)
+    # Leave the session's control plane as the module found it: other tests judge a cluster where no
+    # administrator installed Trainer's runtime or its read binding.
+    runtime = yaml.safe_load(trainer.RUNTIME_MANIFEST.read_text())["metadata"]["name"]
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    for path in (
+        f"{rbac}/clusterrolebindings/{trainer.RUNTIME_READERS}",
+        f"{rbac}/clusterroles/{trainer.RUNTIME_READERS}",
+        f"/apis/trainer.kubeflow.org/v1alpha1/clustertrainingruntimes/{runtime}",
+    ):
+        control_plane.request("DELETE", path)
 
 
 @pytest.fixture
