@@ -48,7 +48,6 @@ def wait_for_trainjob(
         lambda found: describe(dict(found.get("status") or {})),
         api=api,
         settings=settings,
-        namespace=None,
         timeout_s=timeout_s,
         on_change=on_change,
         interval_s=interval_s,

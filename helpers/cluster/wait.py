@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from helpers import errors, settings as settings_module
 from helpers.cluster import _fetch, _kinds, _poll
@@ -21,93 +21,42 @@ Status = dict[str, Any]
 OnChange = Callable[[Status], None]
 
 
-def wait_for_rollout(
-    name: str,
-    *,
-    api: Any,
-    settings: settings_module.Settings,
-    namespace: str | None = None,
-    timeout_s: float | None = None,
-    on_change: OnChange | None = None,
-    interval_s: float = _poll.POLL_INITIAL_S,
-) -> Status:
+class Options(TypedDict, total=False):
+    """How to wait: `namespace` (default: the settings'), `timeout_s` (default: `settings.wait_timeout_s`),
+    `on_change(status)` called whenever the status changes, and the first poll interval `interval_s`."""
+
+    namespace: str | None
+    timeout_s: float | None
+    on_change: OnChange | None
+    interval_s: float
+
+
+def wait_for_rollout(name: str, *, api: Any, settings: settings_module.Settings, **options: Unpack[Options]) -> Status:
     """Wait until Deployment `name` has rolled out, as `kubectl rollout status` judges it; returns its status.
 
     Done when the controller has seen the latest spec and every replica is updated and available.
     Raises ClusterError when the rollout exceeded its progress deadline, WaitTimeout after `timeout_s`.
     """
     kind = _kinds.by_name("Deployment")
-    return wait_for(
-        kind,
-        name,
-        _rollout_done,
-        _describe_rollout,
-        api=api,
-        settings=settings,
-        namespace=namespace,
-        timeout_s=timeout_s,
-        on_change=on_change,
-        interval_s=interval_s,
-    )
+    return wait_for(kind, name, _rollout_done, _describe_rollout, api=api, settings=settings, **options)
 
 
-def wait_for_job(
-    name: str,
-    *,
-    api: Any,
-    settings: settings_module.Settings,
-    namespace: str | None = None,
-    timeout_s: float | None = None,
-    on_change: OnChange | None = None,
-    interval_s: float = _poll.POLL_INITIAL_S,
-) -> Status:
+def wait_for_job(name: str, *, api: Any, settings: settings_module.Settings, **options: Unpack[Options]) -> Status:
     """Wait until batch Job `name` is Complete; returns its status.
 
     Raises ClusterError with the Job's own reason and message when it Failed, WaitTimeout after `timeout_s`.
     """
-    kind = _kinds.by_name("Job")
-    return wait_for(
-        kind,
-        name,
-        _job_done,
-        _describe_job,
-        api=api,
-        settings=settings,
-        namespace=namespace,
-        timeout_s=timeout_s,
-        on_change=on_change,
-        interval_s=interval_s,
-    )
+    return wait_for(_kinds.by_name("Job"), name, _job_done, _describe_job, api=api, settings=settings, **options)
 
 
-def wait_for_tfjob(
-    name: str,
-    *,
-    api: Any,
-    settings: settings_module.Settings,
-    namespace: str | None = None,
-    timeout_s: float | None = None,
-    on_change: OnChange | None = None,
-    interval_s: float = _poll.POLL_INITIAL_S,
-) -> Status:
+def wait_for_tfjob(name: str, *, api: Any, settings: settings_module.Settings, **options: Unpack[Options]) -> Status:
     """Wait until TFJob `name` goes through Created and Running to Succeeded; returns its status.
 
     Restarting is waited through. Raises ClusterError with the operator's message when the job
     Failed, WaitTimeout (naming the last condition and replica counts) after `timeout_s`.
     """
     kind = _kinds.by_name("TFJob")
-    return wait_for(
-        kind,
-        name,
-        _tfjob_done,
-        _describe_tfjob,
-        api=api,
-        settings=settings,
-        namespace=namespace,
-        timeout_s=timeout_s,
-        on_change=on_change,
-        interval_s=interval_s,
-    )
+    return wait_for(kind, name, _tfjob_done, _describe_tfjob, api=api, settings=settings, **options)
 
 
 def wait_for(
@@ -118,10 +67,10 @@ def wait_for(
     *,
     api: Any,
     settings: settings_module.Settings,
-    namespace: str | None,
-    timeout_s: float | None,
-    on_change: OnChange | None,
-    interval_s: float,
+    namespace: str | None = None,
+    timeout_s: float | None = None,
+    on_change: OnChange | None = None,
+    interval_s: float = _poll.POLL_INITIAL_S,
 ) -> Status:
     """Poll `kind`/`name` until `done(object, target)` is True; returns its status. A missing object is a
     state, not an error; `done` raises (e.g. `failure(...)`) when the object can never get there."""
