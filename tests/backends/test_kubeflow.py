@@ -49,20 +49,35 @@ def _tfjob_status(*types: str) -> dict:
     }
 
 
-def test_run_training_submits_a_tfjob_waits_and_passes_on_the_chief_log(
-    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
-) -> None:
-    settings = kubeflow_settings.model_copy(update={"bucket": "mnist-bucket"})
-    job = workloads.tfjob(
+def _tfjob(settings: settings_module.Settings, *, num_workers: int) -> dict[str, Any]:
+    return workloads.tfjob(
         settings=settings,
         image="registry/train:1",
         run_id="r1",
-        num_workers=2,
+        num_workers=num_workers,
         num_ps=1,
         train_steps=10,
         batch_size=8,
         learning_rate=0.01,
     )
+
+
+def _add_chief_pod(fake_api: fake_api_module.FakeApiServer) -> None:
+    """The chief's pod as the training operator labels it."""
+    labels = {
+        "training.kubeflow.org/job-name": "mnist-train",
+        "training.kubeflow.org/replica-type": "chief",
+        "training.kubeflow.org/replica-index": "0",
+    }
+    metadata = {"name": "mnist-train-chief-0", "namespace": NAMESPACE, "labels": labels}
+    fake_api.add("api/v1", "pods", {"metadata": metadata, "spec": {"containers": [{"name": "tensorflow"}]}})
+
+
+def test_run_training_submits_a_tfjob_waits_and_passes_on_the_chief_log(
+    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
+) -> None:
+    settings = kubeflow_settings.model_copy(update={"bucket": "mnist-bucket"})
+    job = _tfjob(settings, num_workers=2)
     fake_api.script_status(
         "apis/kubeflow.org/v1",
         "tfjobs",
@@ -72,13 +87,7 @@ def test_run_training_submits_a_tfjob_waits_and_passes_on_the_chief_log(
         _tfjob_status("Created", "Running"),
         _tfjob_status("Created", "Running", "Succeeded"),
     )
-    labels = {
-        "training.kubeflow.org/job-name": "mnist-train",
-        "training.kubeflow.org/replica-type": "chief",
-        "training.kubeflow.org/replica-index": "0",
-    }
-    metadata = {"name": "mnist-train-chief-0", "namespace": NAMESPACE, "labels": labels}
-    fake_api.add("api/v1", "pods", {"metadata": metadata, "spec": {"containers": [{"name": "tensorflow"}]}})
+    _add_chief_pod(fake_api)
     fake_api.set_logs(NAMESPACE, "mnist-train-chief-0", "tensorflow", "step 10/10 loss=0.1\nfinal: test_accuracy=0.9\n")
     lines: list[str] = []
     backend = backends.get(settings=settings)
@@ -271,25 +280,10 @@ def test_the_chiefs_lines_come_while_the_job_runs_not_only_when_its_status_chang
 ) -> None:
     monkeypatch.setattr(kubeflow_backend, "CHIEF_LOG_INTERVAL_S", 0.05)
     settings = kubeflow_settings.model_copy(update={"bucket": "mnist-bucket", "wait_timeout_s": 30.0})
-    job = workloads.tfjob(
-        settings=settings,
-        image="registry/train:1",
-        run_id="r1",
-        num_workers=1,
-        num_ps=1,
-        train_steps=10,
-        batch_size=8,
-        learning_rate=0.01,
-    )
+    job = _tfjob(settings, num_workers=1)
     running = [_tfjob_status("Created", "Running")] * 10_000  # one status for as long as the test takes
     fake_api.script_status("apis/kubeflow.org/v1", "tfjobs", NAMESPACE, "mnist-train", *running)
-    labels = {
-        "training.kubeflow.org/job-name": "mnist-train",
-        "training.kubeflow.org/replica-type": "chief",
-        "training.kubeflow.org/replica-index": "0",
-    }
-    metadata = {"name": "mnist-train-chief-0", "namespace": NAMESPACE, "labels": labels}
-    fake_api.add("api/v1", "pods", {"metadata": metadata, "spec": {"containers": [{"name": "tensorflow"}]}})
+    _add_chief_pod(fake_api)
     fake_api.set_logs(NAMESPACE, "mnist-train-chief-0", "tensorflow", "step 1/10 loss=2.3\n")
     lines: list[str] = []
     backend = backends.get(settings=settings)
