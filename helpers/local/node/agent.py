@@ -22,7 +22,7 @@ from typing import Any
 
 from kubernetes.client import rest as k8s_rest
 
-from helpers import errors, settings as settings_module
+from helpers import errors, files, settings as settings_module
 from helpers.local import pids, supervisor
 from helpers.local.node import (
     addresses,
@@ -326,7 +326,7 @@ class NodeAgent:
         }
         shaped = json.dumps(sorted(records))
         if shaped != self._pids_written:
-            (self.config.state_dir / PIDS_FILE).write_text(json.dumps(records))
+            files.write_json(self.config.state_dir / PIDS_FILE, records)
             self._pids_written = shaped
 
     def _stop_leftovers(self) -> None:
