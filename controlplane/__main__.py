@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, path in build.build_all().items():
                 print(f"{name:28} {path}")
         elif arguments.command == "up":
-            running = cluster.up(state_dir=arguments.state_dir)
+            running = cluster.up(state_dir=arguments.state_dir, before_controllers=profile.ensure_crds)
             made = profile.ensure(running, namespace=arguments.namespace, release=arguments.release)
             if arguments.trainer:
                 trainer.up(running)

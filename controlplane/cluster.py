@@ -21,6 +21,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from controlplane import build, client, errors, pki, processes
@@ -165,9 +166,12 @@ def status(*, state_dir: pathlib.Path) -> dict[str, bool]:
     return {name: name in processes and pids.is_alive(processes[name]) for name in PROCESSES}
 
 
-def up(*, state_dir: pathlib.Path) -> Cluster:
+def up(*, state_dir: pathlib.Path, before_controllers: Callable[[Cluster], object] | None = None) -> Cluster:
     """The running control plane of `state_dir`, started (and built) first if it is not running.
 
+    `before_controllers(cluster)` runs once the API server is ready and before the controller manager
+    starts: install CRDs there. The garbage collector discovers resources when it starts and again only
+    every 30 s, and until it knows a kind, a foreground deletion of its objects waits.
     Raises ControlPlaneError when a binary cannot be built or a process does not become ready.
     """
     folder = folder_of(state_dir)
@@ -206,6 +210,8 @@ def up(*, state_dir: pathlib.Path) -> Cluster:
         "kube-controller-manager": _controller_manager_args(cluster, authority, signing),
     }
     for name in PROCESSES:
+        if name == "kube-controller-manager" and before_controllers is not None:
+            before_controllers(cluster)
         argv = [str(binaries[name]), *arguments[name]]
         record["processes"][name] = processes.start(name, argv, folder=folder)
         _write_record(folder, record)

@@ -45,9 +45,9 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster.
     other's. A machine without Go fails here with the command that installs it, never a skip.
     """
     state_dir = tmp_path_factory.mktemp("controlplane")
-    running = cluster.up(state_dir=state_dir)
+    # The CRDs go in before the controller manager starts, so its garbage collector knows them at once.
+    running = cluster.up(state_dir=state_dir, before_controllers=profile.ensure_crds)
     try:
-        profile.ensure_crds(running)
         yield running
     finally:
         cluster.down(state_dir=state_dir)

@@ -45,9 +45,10 @@ def e2e_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 @pytest.fixture(scope="session")
 def control_plane(e2e_dir: pathlib.Path) -> Iterator[Any]:
     """A running control plane (etcd, kube-apiserver, kube-controller-manager) for the session."""
-    from controlplane import cluster
+    from controlplane import cluster, profile
 
-    running = cluster.up(state_dir=e2e_dir)
+    # The CRDs go in before the controller manager starts, so its garbage collector knows them at once.
+    running = cluster.up(state_dir=e2e_dir, before_controllers=profile.ensure_crds)
     yield running
     cluster.down(state_dir=e2e_dir)
 
