@@ -1,11 +1,11 @@
-"""Node addresses: one sticky 127.0.0.N per pod, and Service names resolved to pod addresses."""
+"""Node addresses: one sticky loopback address per pod in the node's block; Service names resolved to them."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from helpers.local.node import addresses
+from helpers.local.node import addresses, serviceproxy
 
 
 def _pod(name: str, labels: dict[str, str], *, ready: bool = True, port: int = 2222) -> dict[str, Any]:
@@ -30,6 +30,17 @@ def test_addresses_are_sticky_per_pod_name_and_never_the_node() -> None:
     assert first == "127.0.0.2" and second == "127.0.0.3"
     assert pool.assign("ns", "job-worker-0") == first  # a recreated pod keeps its address
     assert addresses.NODE_ADDRESS not in pool.known().values()
+
+
+def test_each_node_hands_out_addresses_from_its_own_block() -> None:
+    """Two nodes on one machine (two test sessions) must not both give a pod 127.0.0.2:2222."""
+    blocks = {addresses.block_for(f"/tmp/pytest-{n}/e2e0/node") for n in range(20)}
+    assert len(blocks) > 10 and all(block % 2 == 0 and 0 <= block <= 252 for block in blocks)
+    block = addresses.block_for("/tmp/a/node")
+    assert addresses.Addresses(block=block).assign("ns", "p") == f"127.{block}.0.2"
+    proxy = serviceproxy.ServiceProxy(block=block)
+    proxy.sync([_service("svc", {"app": "x"}, headless=False, port=80, target=8080)], [], {})
+    assert proxy.address("ns", "svc") == f"127.{block + 1}.0.1"
 
 
 def test_tf_config_names_resolve_to_each_replicas_pod_address() -> None:

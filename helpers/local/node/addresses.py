@@ -1,23 +1,28 @@
 """Pod addresses on loopback, and cluster DNS names resolved to them.
 
-Every pod gets its own 127.0.0.N (the whole 127/8 is loopback on Linux; 127.0.0.1 is the node).
-An address sticks to the pod's namespace and name, so a pod the training operator recreates under
-the same name is found where its peers' TF_CONFIG already points, as DNS would find it again.
-Names are resolved when a container starts: `<svc>[.<ns>[.svc[.cluster.local]]][:port]` becomes
-`<pod IP>:<port>` of a pod the Service selects (a ClusterIP Service's port becomes its targetPort).
+Every pod gets its own 127.B.x.y (the whole 127/8 is loopback on Linux; 127.0.0.1 is the node). The
+block B is the node's own (`block_for`), so two nodes on one machine (two test sessions, a CI run
+beside a developer's cluster) never hand out the same address and port. An address sticks to the
+pod's namespace and name, so a pod the training operator recreates under the same name is found
+where its peers' TF_CONFIG already points, as DNS would find it again. Names are resolved when a
+container starts: `<svc>[.<ns>[.svc[.cluster.local]]][:port]` becomes `<pod IP>:<port>` of a pod the
+Service selects (a ClusterIP Service's port becomes its targetPort).
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 NODE_ADDRESS = "127.0.0.1"
-# Pod addresses count up from here; 127.0.0.1 is the node and servers started outside pods.
+# Pod addresses count up from 127.B.0.2 in the node's block B, services (`serviceproxy`) from
+# 127.(B+1).0.1; block 0 keeps 127.0.0.1 for the node and servers started outside pods.
 FIRST_POD_ADDRESS = ipaddress.IPv4Address("127.0.0.2")
-LAST_POD_ADDRESS = ipaddress.IPv4Address("127.255.255.254")
+# Even second octets, each a pod block followed by its service block: 127 nodes fit on one machine.
+BLOCKS = 127
 # A name with no port in a URL is reached on HTTP's port.
 DEFAULT_SERVICE_PORT = 80
 CLUSTER_DOMAIN = "cluster.local"
@@ -25,18 +30,28 @@ CLUSTER_DOMAIN = "cluster.local"
 _FQDN = re.compile(r"(?<![\w.-])([a-z0-9](?:[a-z0-9-]*[a-z0-9])?)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?(?![\w-])")
 
 
-class Addresses:
-    """Hands out one loopback address per pod (sticky by namespace/name) and takes it back."""
+def block_for(key: str) -> int:
+    """The second octet of the pod addresses of the node keyed by `key` (its folder): even, 0 to 252.
 
-    def __init__(self) -> None:
+    A hash rather than a counter: nodes in separate processes pick without talking to each other; two
+    live nodes share a block with probability 1/127.
+    """
+    return 2 * (int(hashlib.sha256(key.encode()).hexdigest(), 16) % BLOCKS)
+
+
+class Addresses:
+    """Hands out one loopback address per pod (sticky by namespace/name) in block 127.`block`.0.0/16."""
+
+    def __init__(self, *, block: int = 0) -> None:
         self._by_pod: dict[tuple[str, str], str] = {}
-        self._next = FIRST_POD_ADDRESS
+        self._next = FIRST_POD_ADDRESS + (block << 16)
+        self._last = ipaddress.IPv4Address(f"127.{block}.255.254")
 
     def assign(self, namespace: str, name: str) -> str:
         """The address of pod `namespace/name`, a new one the first time it is asked for."""
         key = (namespace, name)
         if key not in self._by_pod:
-            if self._next > LAST_POD_ADDRESS:
+            if self._next > self._last:
                 raise RuntimeError("no loopback address left for another pod")
             self._by_pod[key] = str(self._next)
             self._next += 1

@@ -97,8 +97,9 @@ class NodeAgent:
         self.settings = settings or settings_module.Settings(state_dir=config.state_dir, backend="local")
         self._clock, self._wall_clock, self._popen, self._prober = clock, wall_clock, popen, prober
         self.shim = bindshim.build(config.state_dir / "shim") if shim is True else (shim or None)
-        self.addresses = addresses.Addresses()
-        self.proxy = serviceproxy.ServiceProxy()
+        block = addresses.block_for(str(config.state_dir.resolve()))
+        self.addresses = addresses.Addresses(block=block)
+        self.proxy = serviceproxy.ServiceProxy(block=block)
         self.runners: dict[str, podrun.PodRunner] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._patched: dict[str, str] = {}

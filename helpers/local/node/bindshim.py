@@ -2,7 +2,7 @@
 
 TensorFlow's gRPC server binds `[::]:<port>` (every interface) with SO_REUSEPORT, so two pods whose
 servers both use port 2222 would share one listening group and get each other's connections. The
-shim rewrites a bind to 0.0.0.0, ::, 127.0.0.1 or ::1 into the pod's own 127.0.0.N (read from
+shim rewrites a bind to 0.0.0.0, ::, 127.0.0.1 or ::1 into the pod's own loopback address (read from
 POD_IP_VARIABLE), as a pod's network namespace would keep them apart. It is compiled once with the
 system C compiler; without one, pods run unshimmed and must not repeat ports (a warning says so).
 """

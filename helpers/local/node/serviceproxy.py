@@ -1,9 +1,10 @@
 """Service virtual IPs on loopback: kube-proxy's job, in user space.
 
-Every ClusterIP Service gets its own 127.1.x.y (sticky by namespace and name) and a listener per
-port that forwards each new connection to a ready pod the Service selects, chosen when the
-connection opens. A client that resolved `mnist-serving:8501` once (the UI at its start) so keeps
-reaching the model server after the Deployment replaced its pod, as through a cluster's Service IP.
+Every ClusterIP Service gets its own 127.(B+1).x.y, beside its node's pod block B (sticky by
+namespace and name), and a listener per port that forwards each new connection to a ready pod the
+Service selects, chosen when the connection opens. A client that resolved `mnist-serving:8501` once
+(the UI at its start) so keeps reaching the model server after the Deployment replaced its pod, as
+through a cluster's Service IP.
 Headless Services have no virtual IP: their names resolve to pod addresses (`addresses`).
 """
 
@@ -84,9 +85,10 @@ class _Listener:
 class ServiceProxy:
     """Virtual IPs and listeners for every ClusterIP Service, kept in step with the pods by `sync`."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, block: int = 0) -> None:
+        """`block`: the node's pod block (`addresses.block_for`); virtual IPs take the block after it."""
         self._addresses: dict[tuple[str, str], str] = {}
-        self._next = FIRST_SERVICE_ADDRESS
+        self._next = FIRST_SERVICE_ADDRESS + (block << 16)
         self._listeners: dict[tuple[str, str, int], _Listener] = {}
 
     def address(self, namespace: str, name: str) -> str | None:
