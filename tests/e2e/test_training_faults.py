@@ -34,7 +34,12 @@ ACCURACY_FLOOR = 0.8
 _STEP = re.compile(r"\bstep (\d+)/(\d+)\b")
 
 
-def _job(settings: settings_module.Settings, *, num_workers: int) -> dict[str, Any]:
+def _job(settings: settings_module.Settings, *, name: str, num_workers: int) -> dict[str, Any]:
+    """A fast TFJob of its own `name`: its pods' names, addresses and logs are never an earlier test's.
+
+    A name of its own matters: the node agent keeps a pod's loopback address by its name, so a process
+    of an earlier job's pod that is still stopping would hold the new pod's address and port.
+    """
     job = workloads.tfjob(
         settings=settings, image=IMAGE, run_id=f"faults-{time.time_ns()}", num_workers=num_workers, num_ps=1,
         train_steps=TRAIN_STEPS, batch_size=32, learning_rate=3e-3, train_subset=2000, test_subset=500,
@@ -43,6 +48,7 @@ def _job(settings: settings_module.Settings, *, num_workers: int) -> dict[str, A
     for replica in job["spec"]["tfReplicaSpecs"].values():
         for container in replica["template"]["spec"]["containers"]:
             container["args"] = [*container["args"], *extra]
+    job["metadata"]["name"] = name
     return job
 
 
@@ -54,21 +60,6 @@ def _chief_log(core: k8s_client.CoreV1Api, job: dict[str, Any], **query: Any) ->
         return ""
 
 
-def _forget_previous(core: k8s_client.CoreV1Api, job: dict[str, Any]) -> None:
-    """Delete an earlier run of the job and wait for its pods to go, so no old chief log is read as new."""
-    name = job["metadata"]["name"]
-    custom = k8s_client.CustomObjectsApi(core.api_client)
-    try:
-        custom.delete_namespaced_custom_object("kubeflow.org", "v1", NAMESPACE, "tfjobs", name)
-    except k8s_client.ApiException as e:
-        if e.status != 404:
-            raise
-    selector = f"training.kubeflow.org/job-name={name}"
-    deadline = time.monotonic() + WAIT_S / 4
-    while core.list_namespaced_pod(NAMESPACE, label_selector=selector).items and time.monotonic() < deadline:
-        time.sleep(0.5)
-
-
 def _run_with_fault(
     settings: settings_module.Settings, core: k8s_client.CoreV1Api, job: dict[str, Any], fault: Any
 ) -> dict[str, Any]:
@@ -76,7 +67,6 @@ def _run_with_fault(
     backend = backends.get(settings=settings)
     backend.grant_access()
     training.stage_dataset(backend=backend, settings=settings)
-    _forget_previous(core, job)
     outcome: dict[str, Any] = {}
 
     def _train() -> None:
@@ -95,11 +85,38 @@ def _run_with_fault(
             fault()
             break
         time.sleep(0.5)
+    # The pods as last seen before the job ended: a failed TFJob's running pods are deleted at once.
+    while thread.is_alive() and time.monotonic() < deadline:
+        outcome["pods"] = _pods_report(core, job)
+        time.sleep(1)
     thread.join(WAIT_S)
     assert "fault_at_step" in outcome, "the job ended before the fault was injected"
     if "error" not in outcome:
         outcome["result"] = training.record_result(backend=backend, settings=settings, job=job)
     return outcome
+
+
+def _pods_report(core: k8s_client.CoreV1Api, job: dict[str, Any]) -> str:
+    """Each of the job's pods with its restarts and the last lines of its current and previous run, for a failure."""
+    lines = []
+    selector = f"training.kubeflow.org/job-name={job['metadata']['name']}"
+    for pod in core.list_namespaced_pod(NAMESPACE, label_selector=selector).items:
+        for status in pod.status.container_statuses or []:
+            last = status.last_state.terminated
+            lines.append(
+                f"{pod.metadata.name} ({pod.metadata.uid[:8]}, owner {pod.metadata.owner_references[0].uid[:8]}): "
+                f"phase {pod.status.phase}, restarts {status.restart_count}, "
+                f"last exit {last.exit_code if last else None}"
+            )
+            for previous in (True, False):
+                try:
+                    text = core.read_namespaced_pod_log(
+                        pod.metadata.name, NAMESPACE, previous=previous, tail_lines=15, _preload_content=False
+                    ).data.decode()
+                except k8s_client.ApiException as e:
+                    text = f"({e.status})"
+                lines.append(f"--- {'previous' if previous else 'current'} run:\n{text}")
+    return "\n".join(lines)
 
 
 @pytest.fixture
@@ -116,10 +133,10 @@ def _kill(core: k8s_client.CoreV1Api, node: agent.NodeAgent, pod: str) -> None:
 def test_a_killed_worker_restarts_in_place_and_the_job_succeeds(
     editor_settings: settings_module.Settings, core: k8s_client.CoreV1Api, node: agent.NodeAgent
 ) -> None:
-    job = _job(editor_settings, num_workers=2)
+    job = _job(editor_settings, name="mnist-fault-worker-kill", num_workers=2)
     worker = f"{job['metadata']['name']}-worker-1"
     outcome = _run_with_fault(editor_settings, core, job, lambda: _kill(core, node, worker))
-    assert "error" not in outcome, outcome.get("error")
+    assert "error" not in outcome, f"{outcome['error']}\n{outcome['pods']}"
     result = outcome["result"]
     assert result["steps"] == TRAIN_STEPS and result["test_accuracy"] >= ACCURACY_FLOOR, result
 
@@ -127,7 +144,7 @@ def test_a_killed_worker_restarts_in_place_and_the_job_succeeds(
 def test_a_deleted_worker_pod_fails_the_tfjob_as_operator_v1_9_counts_it(
     editor_settings: settings_module.Settings, core: k8s_client.CoreV1Api
 ) -> None:
-    job = _job(editor_settings, num_workers=2)
+    job = _job(editor_settings, name="mnist-fault-pod-delete", num_workers=2)
     worker = f"{job['metadata']['name']}-worker-1"
     outcome = _run_with_fault(editor_settings, core, job, lambda: core.delete_namespaced_pod(worker, NAMESPACE))
     assert "error" in outcome, "the job survived a deleted worker pod: the operator's rule changed?"
@@ -137,11 +154,11 @@ def test_a_deleted_worker_pod_fails_the_tfjob_as_operator_v1_9_counts_it(
 def test_a_killed_chief_restarts_in_place_and_resumes_from_its_checkpoint(
     editor_settings: settings_module.Settings, core: k8s_client.CoreV1Api, node: agent.NodeAgent
 ) -> None:
-    job = _job(editor_settings, num_workers=1)
+    job = _job(editor_settings, name="mnist-fault-chief-kill", num_workers=1)
     chief = f"{job['metadata']['name']}-chief-0"
 
     outcome = _run_with_fault(editor_settings, core, job, lambda: _kill(core, node, chief))
-    assert "error" not in outcome, outcome.get("error")
+    assert "error" not in outcome, f"{outcome['error']}\n{outcome['pods']}"
     result = outcome["result"]
     assert result["steps"] == TRAIN_STEPS and result["test_accuracy"] >= ACCURACY_FLOOR, result
     assert 0 < result["resumed_from"] <= outcome["fault_at_step"], result
