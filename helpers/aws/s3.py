@@ -32,6 +32,10 @@ DELETE_BATCH = 1000
 # the serving pod's sync sidecar (manifests/serving.yaml) and the local model server take a version
 # only when it is there and every file it lists is, so a half-uploaded version is never served.
 COMPLETE_MARKER = "_COMPLETE"
+# Files that name others, uploaded after everything else in a tree: the version marker above, and
+# TensorFlow's `checkpoint` pointer, so a chief killed mid-upload never leaves a pointer to a
+# checkpoint whose files are not in S3 (its restart would fail to restore, again and again).
+POINTER_FILES = (COMPLETE_MARKER, "checkpoint")
 
 
 def parse_uri(uri: str) -> tuple[str, str]:
@@ -158,8 +162,8 @@ def is_complete(folder: pathlib.Path) -> bool:
 def upload_tree(local_dir: pathlib.Path | str, uri: str, *, client: S3Client) -> int:
     """Upload every file under `local_dir` to keys under the `uri` prefix; returns how many were uploaded.
 
-    Files named COMPLETE_MARKER go after all the others, so a version's marker is in S3 only once
-    every file it lists is. Raises AwsError (the upload stops at the first refusal) or ConfigError.
+    POINTER_FILES go after all the others, so a version's marker or a checkpoint pointer is in S3 only
+    once every file it names is. Raises AwsError (the upload stops at the first refusal) or ConfigError.
     """
     root = pathlib.Path(local_dir)
     if not root.is_dir():
@@ -168,7 +172,7 @@ def upload_tree(local_dir: pathlib.Path | str, uri: str, *, client: S3Client) ->
     prefix = _prefix(key)
     files = sorted(
         (path for path in root.rglob("*") if path.is_file()),
-        key=lambda path: (path.name == COMPLETE_MARKER, path.as_posix()),
+        key=lambda path: (path.name in POINTER_FILES, path.as_posix()),
     )
     for path in files:
         upload_file(path, f"{SCHEME}{bucket}/{prefix}{path.relative_to(root).as_posix()}", client=client)

@@ -119,6 +119,20 @@ def test_upload_tree_sends_completion_markers_last(client, tmp_path: pathlib.Pat
     assert sorted(keys[:-1]) == keys[:-1] and len(keys) == 5
 
 
+def test_upload_tree_sends_a_checkpoint_pointer_after_the_checkpoint_it_names(client, tmp_path: pathlib.Path) -> None:
+    """A chief killed mid-upload must not leave `checkpoint` naming ckpt-60 files that S3 lacks."""
+    root = tmp_path / "run"
+    root.mkdir()
+    (root / "checkpoint").write_text('model_checkpoint_path: "ckpt-60"\n')
+    for name in ("ckpt-60.index", "ckpt-60.data-00000-of-00001", "train/events.out.tfevents.1"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("x")
+    keys: list[str] = []
+    client.meta.events.register("before-parameter-build.s3.PutObject", lambda params, **_: keys.append(params["Key"]))
+    s3.upload_tree(root, "s3://data/runs/1", client=client)
+    assert keys[-1] == "runs/1/checkpoint" and len(keys) == 4
+
+
 def test_a_version_is_complete_with_its_marker_and_every_file_it_lists(tmp_path: pathlib.Path) -> None:
     version = tmp_path / "7"
     files = _write_tree(version)
