@@ -87,7 +87,8 @@ def _run_with_fault(
         time.sleep(0.5)
     # The pods as last seen before the job ended: a failed TFJob's running pods are deleted at once.
     while thread.is_alive() and time.monotonic() < deadline:
-        outcome["pods"] = _pods_report(core, job)
+        if report := _pods_report(core, job):
+            outcome["pods"] = report
         time.sleep(1)
     thread.join(WAIT_S)
     assert "fault_at_step" in outcome, "the job ended before the fault was injected"
