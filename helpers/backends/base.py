@@ -19,6 +19,8 @@ OnLine = Callable[[str], None]
 # Modules that register a backend when imported; imported lazily so that `import helpers`
 # never pulls in the kubernetes client or TensorFlow.
 _MODULES = {"local": "helpers.backends.local", "kubeflow": "helpers.backends.kubeflow"}
+# How a build report names the image it records, by the state section it goes to (02 builds two).
+IMAGE_TITLES = {"image": "Training image", "ui_image": "Web UI image"}
 
 
 class Backend(abc.ABC):

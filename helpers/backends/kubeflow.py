@@ -136,7 +136,7 @@ class KubeflowBackend(base.Backend):
             state.Image(uri=uri, tag=context.tag, built_with="in-cluster build Job"),
             section=record_as,
         )
-        return report.Report("Training image (ECR)", tuple(rows))
+        return report.Report(f"{base.IMAGE_TITLES.get(record_as, record_as)} (ECR)", tuple(rows))
 
     def _run_build_job(
         self, *, context: image.BuildContext, context_uri: str, uri: str, builder_image: str

@@ -141,7 +141,7 @@ class LocalBackend(base.Backend):
                 how,
             ),
         )
-        return report.Report("Training image (local)", rows)
+        return report.Report(f"{base.IMAGE_TITLES.get(record_as, record_as)} (local)", rows)
 
     def upload(self, path: pathlib.Path, uri: str) -> None:
         """Copy `path` into the local object store at `uri`."""

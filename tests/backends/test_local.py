@@ -43,6 +43,7 @@ def test_build_image_keeps_the_context_and_records_the_image(
     )
     assert built.status_of("build context") == "stored"
     assert built.status_of("docker build") == "skipped"
+    assert built.title == "Training image (local)"
     recorded = state.get(settings.state_dir, "image")
     assert recorded["tag"] == context.tag and recorded["built_with"] == "source tree"
     assert pathlib.Path(recorded["context"]).read_bytes() == context.tarball.read_bytes()
@@ -52,3 +53,7 @@ def test_build_image_keeps_the_context_and_records_the_image(
         ).status_of("build context")
         == "exists"
     )
+    ui = backend.build_image(
+        context=context, builder_image="x", repository="kubeflow-mnist/webui", record_as="ui_image"
+    )
+    assert ui.title == "Web UI image (local)"
