@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TypedDict, Unpack
 
 import yaml
 
@@ -91,71 +91,80 @@ def ui(*, settings: settings_module.Settings, ui_image: str) -> list[manifests.R
     return _render("ui", settings, values)
 
 
+class _Subsets(TypedDict, total=False):
+    """Quick runs (tests, a first try) train and evaluate on the first N images of a split; 0, the default, is all.
+
+    A base class of its own, since `total=False` is the spelling of optional keys that survives
+    `from __future__ import annotations` at run time (`__optional_keys__`, checked in `_training_values`).
+    """
+
+    train_subset: int
+    test_subset: int
+
+
+class TrainingParameters(_Subsets):
+    """What `tfjob` and `trainjob` (and `training_job`) take besides the settings: the same run on either API."""
+
+    image: str
+    """The training image every replica runs."""
+    run_id: str
+    """The run's folder under `run_uri`: a new id starts fresh, the same id resumes from its checkpoints."""
+    num_workers: int
+    num_ps: int
+    train_steps: int
+    batch_size: int
+    learning_rate: float
+
+
 def _training_values(
-    *,
-    settings: settings_module.Settings,
-    image: str,
-    run_id: str,
-    num_workers: int,
-    num_ps: int,
-    train_steps: int,
-    batch_size: int,
-    learning_rate: float,
-    train_subset: int,
-    test_subset: int,
+    settings: settings_module.Settings, parameters: TrainingParameters
 ) -> tuple[dict[str, object], list[str]]:
-    """The values both training templates take, and the extra flags every task gets; raises ConfigError."""
-    counts = {"num_workers": num_workers, "num_ps": num_ps, "train_steps": train_steps, "batch_size": batch_size}
+    """The values both training templates take, and the extra flags every task gets; raises ConfigError.
+
+    Raises TypeError, as a signature would, for a missing or unknown parameter: `**parameters` accepts any name.
+    """
+    missing = TrainingParameters.__required_keys__ - parameters.keys()
+    unknown = parameters.keys() - TrainingParameters.__required_keys__ - TrainingParameters.__optional_keys__
+    if missing or unknown:
+        raise TypeError(f"training parameters: missing {sorted(missing)}, unknown {sorted(unknown)}")
+    counts = {
+        "num_workers": parameters["num_workers"],
+        "num_ps": parameters["num_ps"],
+        "train_steps": parameters["train_steps"],
+        "batch_size": parameters["batch_size"],
+    }
     for name, value in counts.items():
         checks.integer(name, value, minimum=1)
-    checks.number("learning_rate", learning_rate, above=0, below=1)
-    # 0 means the whole split.
+    checks.number("learning_rate", parameters["learning_rate"], above=0, below=1)
+    train_subset = parameters.get("train_subset", 0)
+    test_subset = parameters.get("test_subset", 0)
     checks.integer("train_subset", train_subset, minimum=0, maximum=data.TRAIN_EXAMPLES)
     checks.integer("test_subset", test_subset, minimum=0, maximum=data.TEST_EXAMPLES)
     job_name = f"{settings.app_name}-train"
     values = {
         "job_name": job_name,
-        "image": image,
-        "model_dir": f"{run_uri(settings, job_name)}/{run_id}",
+        "image": parameters["image"],
+        "model_dir": f"{run_uri(settings, job_name)}/{parameters['run_id']}",
         "export_dir": export_uri(settings),
         "data_uri": data_uri(settings),
-        "train_steps": train_steps,
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
-        "num_ps": num_ps,
-        "num_workers": num_workers,
+        **counts,
+        "learning_rate": parameters["learning_rate"],
     }
-    # Subsets are for quick runs (tests, a first try); the full run uses all 70,000 images.
+    # The full run uses all 70,000 images.
     extra = [f"--train-subset={train_subset}"] * bool(train_subset) + [f"--test-subset={test_subset}"] * bool(
         test_subset
     )
     return values, extra
 
 
-def tfjob(
-    *,
-    settings: settings_module.Settings,
-    image: str,
-    run_id: str,
-    num_workers: int,
-    num_ps: int,
-    train_steps: int,
-    batch_size: int,
-    learning_rate: float,
-    train_subset: int = 0,
-    test_subset: int = 0,
-) -> manifests.Resource:
+def tfjob(*, settings: settings_module.Settings, **parameters: Unpack[TrainingParameters]) -> manifests.Resource:
     """The distributed training job: a Chief, `num_ps` parameter servers and `num_workers` workers.
 
     Each run writes checkpoints and events to its own folder (`run_uri`), so a re-run with
     other hyperparameters starts fresh while a restarted chief of the same run resumes.
     Raises ConfigError naming a count, rate or subset of the wrong type or out of range.
     """
-    values, extra = _training_values(
-        settings=settings, image=image, run_id=run_id, num_workers=num_workers, num_ps=num_ps,
-        train_steps=train_steps, batch_size=batch_size, learning_rate=learning_rate,
-        train_subset=train_subset, test_subset=test_subset,
-    )  # fmt: skip
+    values, extra = _training_values(settings, parameters)
     (job,) = _render("tfjob", settings, values)
     for replica in job["spec"]["tfReplicaSpecs"].values():
         for container in replica["template"]["spec"]["containers"]:
@@ -185,16 +194,8 @@ def runtime_counts(runtime: manifests.Resource) -> dict[str, int]:
 def trainjob(
     *,
     settings: settings_module.Settings,
-    image: str,
-    run_id: str,
-    num_workers: int,
-    num_ps: int,
-    train_steps: int,
-    batch_size: int,
-    learning_rate: float,
-    train_subset: int = 0,
-    test_subset: int = 0,
     runtime: manifests.Resource | None = None,
+    **parameters: Unpack[TrainingParameters],
 ) -> manifests.Resource:
     """The same training as `tfjob`, as a TrainJob (Kubeflow Trainer v2) on the `tensorflow-ps` runtime.
 
@@ -202,17 +203,13 @@ def trainjob(
     must equal the runtime's ps count (`runtime`, by default the repository's). Raises ConfigError naming
     the parameter that cannot be run.
     """
-    values, extra = _training_values(
-        settings=settings, image=image, run_id=run_id, num_workers=num_workers, num_ps=num_ps,
-        train_steps=train_steps, batch_size=batch_size, learning_rate=learning_rate,
-        train_subset=train_subset, test_subset=test_subset,
-    )  # fmt: skip
+    values, extra = _training_values(settings, parameters)
     runtime = runtime or training_runtime(settings=settings)
     runtime_ps = runtime_counts(runtime).get("ps")
-    if runtime_ps != num_ps:
+    if runtime_ps != parameters["num_ps"]:
         raise errors.ConfigError(
             "num_ps",
-            num_ps,
+            parameters["num_ps"],
             f"the {runtime['metadata']['name']} runtime runs {runtime_ps} parameter server(s), an administrator's "
             "choice: use that count, or training_api=tfjob",
         )
@@ -221,7 +218,9 @@ def trainjob(
     return job
 
 
-def training_job(*, api: str, settings: settings_module.Settings, **parameters: Any) -> manifests.Resource:
+def training_job(
+    *, api: str, settings: settings_module.Settings, **parameters: Unpack[TrainingParameters]
+) -> manifests.Resource:
     """The training job for `api` ("tfjob" or "trainjob", see `Backend.training_api`) with `tfjob`'s parameters.
 
     Raises ConfigError for another API or a parameter that cannot be run.
