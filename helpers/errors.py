@@ -7,101 +7,116 @@ to do, and callers can catch `HelpersError` without knowing which library was us
 
 from __future__ import annotations
 
+import dataclasses
+
 
 class HelpersError(Exception):
     """Raised for any failure that `helpers` knows how to describe; the base of the others."""
 
 
+# The subclasses below are dataclasses: the generated __init__ keeps each error's structured fields,
+# and `__str__` writes the readable line from them. eq=False keeps an exception equal only to itself
+# (and hashable), as every other exception is.
+
+
+@dataclasses.dataclass(eq=False)
 class ConfigError(HelpersError, ValueError):
     """Raised when a parameter or setting has a value that cannot be used.
 
     Carries the parameter's name and the rejected value so the message can name both.
     """
 
-    def __init__(self, parameter: str, value: object, reason: str) -> None:
-        self.parameter = parameter
-        self.value = value
-        self.reason = reason
-        super().__init__(f"parameter {parameter!r} = {value!r}: {reason}")
+    parameter: str
+    value: object
+    reason: str
+
+    def __str__(self) -> str:
+        return f"parameter {self.parameter!r} = {self.value!r}: {self.reason}"
 
 
+@dataclasses.dataclass(eq=False)
 class AwsError(HelpersError):
     """Raised when an AWS call fails; names the operation, the error code and, when known,
     the IAM permission that is missing."""
 
-    def __init__(
-        self,
-        operation: str,
-        code: str,
-        message: str,
-        *,
-        permission: str | None = None,
-    ) -> None:
-        self.operation = operation
-        self.code = code
-        self.message = message
-        self.permission = permission
-        text = f"AWS {operation} failed ({code}): {message}"
-        if permission:
-            text += f" (missing permission: {permission})"
-        super().__init__(text)
+    operation: str
+    code: str
+    """AWS's error code ("NoSuchBucket", "AccessDenied"), or the botocore exception's name: what callers test."""
+    message: str
+    _: dataclasses.KW_ONLY
+    permission: str | None = None
+    """The IAM action to ask an administrator for, when `code` is an access denial."""
+
+    def __str__(self) -> str:
+        missing = f" (missing permission: {self.permission})" if self.permission else ""
+        return f"AWS {self.operation} failed ({self.code}): {self.message}{missing}"
 
 
+@dataclasses.dataclass(eq=False)
 class ClusterError(HelpersError):
     """Raised when the Kubernetes API refuses or fails a call; names the action, the object
     and the HTTP status."""
 
-    def __init__(self, action: str, target: str, message: str, *, status: int | None = None) -> None:
-        self.action = action
-        self.target = target
-        self.message = message
-        self.status = status
-        where = f" (HTTP {status})" if status is not None else ""
-        super().__init__(f"{action} {target} failed{where}: {message}")
+    action: str
+    """Words for the message: "apply", "read logs of"."""
+    target: str
+    """The object or collection, e.g. `TFJob/mnist in namespace ns`."""
+    message: str
+    """What went wrong and what to do, with the server's own words (e.g. the RBAC rule to ask for on a 403)."""
+    _: dataclasses.KW_ONLY
+    status: int | None = None
+    """The HTTP status (None when the server did not answer): what callers test, e.g. 404 for absent."""
+
+    def __str__(self) -> str:
+        where = f" (HTTP {self.status})" if self.status is not None else ""
+        return f"{self.action} {self.target} failed{where}: {self.message}"
 
 
+@dataclasses.dataclass(eq=False)
 class ProcessFailed(HelpersError):
     """Raised when a local process (a replica, a server) exits with a non-zero code; names
     it, its exit code and where its log is kept."""
 
-    def __init__(self, name: str, exit_code: int, *, log_path: str | None = None, tail: str = "") -> None:
-        self.name = name
-        self.exit_code = exit_code
-        self.log_path = log_path
-        self.tail = tail
-        text = f"{name} exited with code {exit_code}"
-        if log_path:
-            text += f"; log: {log_path}"
-        if tail:
-            text += f"\n--- last lines ---\n{tail}"
-        super().__init__(text)
+    name: str
+    exit_code: int
+    _: dataclasses.KW_ONLY
+    log_path: str | None = None
+    tail: str = ""
+
+    def __str__(self) -> str:
+        log = f"; log: {self.log_path}" if self.log_path else ""
+        tail = f"\n--- last lines ---\n{self.tail}" if self.tail else ""
+        return f"{self.name} exited with code {self.exit_code}{log}{tail}"
 
 
+@dataclasses.dataclass(eq=False)
 class WaitTimeout(HelpersError):
     """Raised when something awaited (a rollout, a job, a server) is not ready in time; names
     what was awaited, the limit and the last state seen."""
 
-    def __init__(self, what: str, timeout_s: float, *, last_state: str = "") -> None:
-        self.what = what
-        self.timeout_s = timeout_s
-        self.last_state = last_state
-        text = f"timed out after {timeout_s:g} s waiting for {what}"
-        if last_state:
-            text += f" (last state: {last_state})"
-        super().__init__(text)
+    what: str
+    timeout_s: float
+    _: dataclasses.KW_ONLY
+    last_state: str = ""
+
+    def __str__(self) -> str:
+        last = f" (last state: {self.last_state})" if self.last_state else ""
+        return f"timed out after {self.timeout_s:g} s waiting for {self.what}{last}"
 
 
+@dataclasses.dataclass(eq=False)
 class MissingRecord(HelpersError):
     """Raised when a notebook reads what an earlier one hands on (the state file's `section`) and it
     is not there or cannot be read; names the notebook that writes it and the state file."""
 
-    def __init__(self, section: str, *, notebook: str, state_file: str, problem: str = "") -> None:
-        self.section = section
-        self.notebook = notebook
-        self.state_file = state_file
-        self.problem = problem
-        if problem:
-            text = f"the {section} record in {state_file} cannot be read ({problem}): run {notebook} again"
-        else:
-            text = f"no {section} record in {state_file}: run {notebook} first"
-        super().__init__(text)
+    section: str
+    _: dataclasses.KW_ONLY
+    notebook: str
+    state_file: str
+    problem: str = ""
+
+    def __str__(self) -> str:
+        if self.problem:
+            where = f"the {self.section} record in {self.state_file}"
+            return f"{where} cannot be read ({self.problem}): run {self.notebook} again"
+        return f"no {self.section} record in {self.state_file}: run {self.notebook} first"
