@@ -6,6 +6,7 @@ two reads so that "not found" and label selection are handled the same way every
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from helpers import errors, settings as settings_module
@@ -23,10 +24,17 @@ def get_or_none(
 ) -> dict[str, Any] | None:
     """The object `name` of `kind`, or None when it does not exist (404); raises ClusterError otherwise."""
     call = _api.on(kind, "get", namespace=namespace, name=name, action=action)
+    return request_or_none(call, api=api, settings=settings)
+
+
+def request_or_none(
+    call: _api.Call, *, api: Any, settings: settings_module.Settings, absent: Collection[int] = (404,)
+) -> dict[str, Any] | None:
+    """`call`'s answer, or None when the server answers a status in `absent`; raises ClusterError otherwise."""
     try:
         return _api.request(api, call, settings=settings)
     except errors.ClusterError as e:
-        if e.status == 404:
+        if e.status in absent:
             return None
         raise
 

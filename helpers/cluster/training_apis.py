@@ -46,20 +46,19 @@ def served_resources(api_version: str, *, api: Any, settings: settings_module.Se
 
     Raises ClusterError when the API server refuses or fails the discovery request.
     """
-    call = _api.Call(
-        verb="get",
-        path=f"/apis/{api_version}",
-        action="discover",
-        target=f"API group version {api_version}",
-        rbac_resource="",
+    answer = _document(
+        f"/apis/{api_version}", api_version=api_version, action="discover", absent={404}, api=api, settings=settings
     )
-    try:
-        answer = _api.request(api, call, settings=settings)
-    except errors.ClusterError as e:
-        if e.status == 404:
-            return set()
-        raise
-    return {str(resource.get("name")) for resource in answer.get("resources") or []}
+    return {str(resource.get("name")) for resource in (answer or {}).get("resources") or []}
+
+
+def _document(
+    path: str, *, api_version: str, action: str, absent: set[int], api: Any, settings: settings_module.Settings
+) -> dict[str, Any] | None:
+    """The document at `path` about group version `api_version`, or None when the server answers a status in
+    `absent`; raises ClusterError otherwise. Such documents are no object of a kind, so RBAC names no resource."""
+    call = _api.Call(verb="get", path=path, action=action, target=f"API group version {api_version}", rbac_resource="")
+    return _fetch.request_or_none(call, api=api, settings=settings, absent=absent)
 
 
 def discover(*, api: Any, settings: settings_module.Settings, runtime_name: str) -> Served:
@@ -89,20 +88,15 @@ def trainjob_spec_fields(*, api: Any, settings: settings_module.Settings) -> set
     None when the server publishes no such document (or refuses it): then the newest fields are assumed.
     Raises ClusterError for other failures.
     """
-    call = _api.Call(
-        verb="get",
-        path=f"/openapi/v3/apis/{TRAINER_API}",
+    answer = _document(
+        f"/openapi/v3/apis/{TRAINER_API}",
+        api_version=TRAINER_API,
         action="read the schema of",
-        target=f"API group version {TRAINER_API}",
-        rbac_resource="",
+        absent={403, 404},
+        api=api,
+        settings=settings,
     )
-    try:
-        answer = _api.request(api, call, settings=settings)
-    except errors.ClusterError as e:
-        if e.status in (403, 404):
-            return None
-        raise
-    for schema in ((answer.get("components") or {}).get("schemas") or {}).values():
+    for schema in (((answer or {}).get("components") or {}).get("schemas") or {}).values():
         kinds = [gvk.get("kind") for gvk in schema.get("x-kubernetes-group-version-kind") or []]
         if "TrainJob" in kinds:
             return set((schema.get("properties") or {}).get("spec", {}).get("properties") or {})
