@@ -44,7 +44,7 @@ def wait_for_trainjob(
     return wait.wait_for(
         _kinds.by_name("TrainJob"),
         name,
-        _done,
+        wait.until_condition("Complete"),
         lambda found: describe(dict(found.get("status") or {})),
         api=api,
         settings=settings,
@@ -52,13 +52,6 @@ def wait_for_trainjob(
         on_change=on_change,
         interval_s=interval_s,
     )
-
-
-def _done(found: dict[str, Any], target: str) -> bool:
-    conditions = wait.true_conditions(found)
-    if "Failed" in conditions:
-        raise wait.failure(target, conditions["Failed"])
-    return "Complete" in conditions
 
 
 def describe(status: Status) -> str:

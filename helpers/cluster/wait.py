@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 Status = dict[str, Any]
 OnChange = Callable[[Status], None]
+# Whether the object read (first argument) is where the wait ends; the second names it for errors.
+Done = Callable[[dict[str, Any], str], bool]
 
 
 class Options(TypedDict, total=False):
@@ -46,7 +48,8 @@ def wait_for_job(name: str, *, api: Any, settings: settings_module.Settings, **o
 
     Raises ClusterError with the Job's own reason and message when it Failed, WaitTimeout after `timeout_s`.
     """
-    return wait_for(_kinds.by_name("Job"), name, _job_done, _describe_job, api=api, settings=settings, **options)
+    kind = _kinds.by_name("Job")
+    return wait_for(kind, name, until_condition("Complete"), _describe_job, api=api, settings=settings, **options)
 
 
 def wait_for_tfjob(name: str, *, api: Any, settings: settings_module.Settings, **options: Unpack[Options]) -> Status:
@@ -56,13 +59,13 @@ def wait_for_tfjob(name: str, *, api: Any, settings: settings_module.Settings, *
     Failed, WaitTimeout (naming the last condition and replica counts) after `timeout_s`.
     """
     kind = _kinds.by_name("TFJob")
-    return wait_for(kind, name, _tfjob_done, _describe_tfjob, api=api, settings=settings, **options)
+    return wait_for(kind, name, until_condition("Succeeded"), _describe_tfjob, api=api, settings=settings, **options)
 
 
 def wait_for(
     kind: _kinds.Kind,
     name: str,
-    done: Callable[[dict[str, Any], str], bool],
+    done: Done,
     describe: Callable[[dict[str, Any]], str],
     *,
     api: Any,
@@ -110,6 +113,19 @@ def failure(target: str, condition: dict[str, Any]) -> errors.ClusterError:
     return errors.ClusterError("run", target, f"{reason}: {condition.get('message') or 'no message'}")
 
 
+def until_condition(success: str) -> Done:
+    """A `done` for `wait_for` that is True once condition `success` is true, and raises the controller's
+    failure once `Failed` is: the rule of a batch Job ("Complete"), a TFJob ("Succeeded") and a TrainJob."""
+
+    def done(found: dict[str, Any], target: str) -> bool:
+        conditions = true_conditions(found)
+        if "Failed" in conditions:
+            raise failure(target, conditions["Failed"])
+        return success in conditions
+
+    return done
+
+
 def _rollout_done(found: dict[str, Any], target: str) -> bool:
     spec, status = found.get("spec") or {}, found.get("status") or {}
     progressing = [c for c in status.get("conditions") or [] if c.get("type") == "Progressing"]
@@ -134,25 +150,11 @@ def _describe_rollout(found: dict[str, Any]) -> str:
     )
 
 
-def _job_done(found: dict[str, Any], target: str) -> bool:
-    conditions = true_conditions(found)
-    if "Failed" in conditions:
-        raise failure(target, conditions["Failed"])
-    return "Complete" in conditions
-
-
 def _describe_job(found: dict[str, Any]) -> str:
     status = found.get("status") or {}
     counts = ", ".join(f"{key} {status.get(key, 0)}" for key in ("active", "succeeded", "failed"))
     conditions = ", ".join(true_conditions(found)) or "no condition yet"
     return f"{conditions}; pods: {counts}"
-
-
-def _tfjob_done(found: dict[str, Any], target: str) -> bool:
-    conditions = true_conditions(found)
-    if "Failed" in conditions:
-        raise failure(target, conditions["Failed"])
-    return "Succeeded" in conditions
 
 
 def _describe_tfjob(found: dict[str, Any]) -> str:
