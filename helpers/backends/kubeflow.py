@@ -240,12 +240,9 @@ class KubeflowBackend(base.Backend):
         return local_trainjob.replica_specs(job, runtime)
 
     def _task_log(self, job: manifests.Resource, role: str, index: int, *, tail_lines: int | None) -> str:
+        pods = cluster_trainjob.TRAINJOB_PODS if job["kind"] == "TrainJob" else logs.TFJOB_PODS
         name = job["metadata"]["name"]
-        if job["kind"] == "TrainJob":
-            return cluster_trainjob.task_logs(
-                name, role, index, api=self.api, settings=self.settings, tail_lines=tail_lines
-            )
-        return logs.replica_logs(name, role, index, api=self.api, settings=self.settings, tail_lines=tail_lines)
+        return logs.task_log(pods, name, role, index, api=self.api, settings=self.settings, tail_lines=tail_lines)
 
     def replica_logs(self, job: manifests.Resource, *, tail_lines: int) -> dict[str, str]:
         """The training container's last lines for every replica of the TFJob or TrainJob that still has a pod."""

@@ -1,11 +1,12 @@
-"""Read container logs: of one pod, of the pods a label selector picks, or of one TFJob replica.
+"""Read container logs: of one pod, of the pods a label selector picks, or of one task of a training job.
 
-The training operator names and labels every replica's pod, so the chief's log (where the
-training program prints its metrics) can be read without knowing pod names.
+The training operator (and for a TrainJob, JobSet) labels every task's pod, so the chief's log (where
+the training program prints its metrics) can be read without knowing pod names.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -74,9 +75,35 @@ def pod_logs(
     return logs
 
 
-def replica_logs(
+@dataclasses.dataclass(frozen=True)
+class TaskPods:
+    """How a training API's controllers label the pod of each task, and which container runs the program."""
+
+    kind: str
+    """The job's kind, for messages: "TFJob"."""
+    job_label: str
+    role_label: str
+    """The label whose value is the task's role in lower case ("chief", "worker")."""
+    index_label: str
+    container: str
+    gone: str
+    """Why a task may have no pod, for the 404."""
+
+
+TFJOB_PODS = TaskPods(
+    kind="TFJob",
+    job_label=JOB_NAME_LABEL,
+    role_label=REPLICA_TYPE_LABEL,
+    index_label=REPLICA_INDEX_LABEL,
+    container=TFJOB_CONTAINER,
+    gone="it is not scheduled yet, or the job's cleanPodPolicy removed it",
+)
+
+
+def task_log(
+    pods: TaskPods,
     job_name: str,
-    replica_type: str,
+    role: str,
     index: int = 0,
     *,
     api: Any,
@@ -84,27 +111,25 @@ def replica_logs(
     namespace: str | None = None,
     tail_lines: int | None = None,
 ) -> str:
-    """The `tensorflow` container's log of replica `replica_type` #`index` (e.g. "Chief", 0) of TFJob `job_name`.
+    """The `pods.container` log of task `role` #`index` (e.g. "Chief" or "chief", 0) of job `job_name`.
 
-    Raises ClusterError (status 404) when no such pod exists: not scheduled yet, or removed by
-    the job's cleanPodPolicy.
+    Found by the labels `pods` names, so no pod name is needed. Raises ClusterError (status 404) when
+    no such pod exists, saying why it may be gone (`pods.gone`).
     """
     namespace = namespace or settings.namespace
-    selector = f"{JOB_NAME_LABEL}={job_name},{REPLICA_TYPE_LABEL}={replica_type.lower()},{REPLICA_INDEX_LABEL}={index}"
-    logs = pod_logs(
+    role = role.lower()
+    selector = f"{pods.job_label}={job_name},{pods.role_label}={role},{pods.index_label}={index}"
+    found = pod_logs(
         api=api,
         settings=settings,
         selector=selector,
         namespace=namespace,
-        container=TFJOB_CONTAINER,
+        container=pods.container,
         tail_lines=tail_lines,
     )
-    if not logs:
-        raise errors.ClusterError(
-            "read logs of",
-            f"TFJob/{job_name} {replica_type.lower()}-{index} in namespace {namespace}",
-            f"no pod is labelled {selector}: it is not scheduled yet, or the job's cleanPodPolicy removed it",
-            status=404,
-        )
-    # The operator runs one pod per replica (named <job>-<type>-<index>), so there is one log.
-    return next(iter(logs.values()))
+    if not found:
+        task = f"{pods.kind}/{job_name} {role}-{index} in namespace {namespace}"
+        raise errors.ClusterError("read logs of", task, f"no pod is labelled {selector}: {pods.gone}", status=404)
+    # Both APIs run one pod per task (a crashed container restarts inside it); were there two, the same one is
+    # read every time.
+    return found[max(found)]

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from helpers import errors, settings as settings_module
+from helpers import settings as settings_module
 from helpers.cluster import _kinds, _poll, logs, wait
 
 logger = logging.getLogger(__name__)
@@ -22,6 +22,14 @@ REPLICATED_JOB_LABEL = "jobset.sigs.k8s.io/replicatedjob-name"
 COMPLETION_INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
 # Trainer copies TrainJob.spec.trainer into the container of this name.
 TRAINER_CONTAINER = "node"
+TRAINJOB_PODS = logs.TaskPods(
+    kind="TrainJob",
+    job_label=JOBSET_NAME_LABEL,
+    role_label=REPLICATED_JOB_LABEL,
+    index_label=COMPLETION_INDEX_LABEL,
+    container=TRAINER_CONTAINER,
+    gone="it has not started yet, or JobSet deleted it when the job finished",
+)
 
 Status = dict[str, Any]
 OnChange = Callable[[Status], None]
@@ -63,32 +71,3 @@ def describe(status: Status) -> str:
         for job in status.get("jobsStatus") or []
     )
     return latest + (f"; jobs {jobs}" if jobs else "")
-
-
-def task_logs(
-    job_name: str,
-    role: str,
-    index: int = 0,
-    *,
-    api: Any,
-    settings: settings_module.Settings,
-    tail_lines: int | None = None,
-) -> str:
-    """The `node` container's log of task `role` #`index` (e.g. "chief", 0) of TrainJob `job_name`.
-
-    Found by the labels JobSet and the Job controller put on the pod. Raises ClusterError (status 404)
-    when no such pod exists: not started yet, or deleted with its Job when the JobSet finished.
-    """
-    selector = f"{JOBSET_NAME_LABEL}={job_name},{REPLICATED_JOB_LABEL}={role},{COMPLETION_INDEX_LABEL}={index}"
-    found = logs.pod_logs(
-        api=api, settings=settings, selector=selector, container=TRAINER_CONTAINER, tail_lines=tail_lines
-    )
-    if not found:
-        raise errors.ClusterError(
-            "read logs of",
-            f"TrainJob/{job_name} {role}-{index} in namespace {settings.namespace}",
-            f"no pod is labelled {selector}: it has not started yet, or JobSet deleted it when the job finished",
-            status=404,
-        )
-    # One pod per task: with restartPolicy OnFailure a crashed container restarts inside its pod.
-    return found[sorted(found)[-1]]

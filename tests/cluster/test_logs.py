@@ -60,7 +60,7 @@ def test_pod_logs_by_selector_reads_every_matching_pod(
     assert logs.pod_logs(api=api, settings=cluster_settings, selector="app=nothing") == {}
 
 
-def test_replica_logs_reads_the_tensorflow_container_of_that_replica(
+def test_task_log_reads_the_tensorflow_container_of_a_tfjob_replica(
     api: Any, fake_api: fake_api_module.FakeApiServer, cluster_settings: settings_module.Settings
 ) -> None:
     for replica_type, index in (("chief", 0), ("worker", 0), ("worker", 1)):
@@ -70,9 +70,12 @@ def test_replica_logs_reads_the_tensorflow_container_of_that_replica(
         fake_api.set_logs(objects.NAMESPACE, name, "istio-proxy", "envoy\n")
 
     assert (
-        logs.replica_logs("mnist", "Chief", api=api, settings=cluster_settings) == "mnist-chief-0: test accuracy 0.97\n"
+        logs.task_log(logs.TFJOB_PODS, "mnist", "Chief", api=api, settings=cluster_settings)
+        == "mnist-chief-0: test accuracy 0.97\n"
     )
-    assert logs.replica_logs("mnist", "Worker", 1, api=api, settings=cluster_settings).startswith("mnist-worker-1:")
+    assert logs.task_log(logs.TFJOB_PODS, "mnist", "Worker", 1, api=api, settings=cluster_settings).startswith(
+        "mnist-worker-1:"
+    )
 
 
 def test_reading_logs_without_permission_names_pods_log(

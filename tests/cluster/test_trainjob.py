@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from helpers import errors, settings as settings_module
-from helpers.cluster import apply, trainjob as cluster_trainjob
+from helpers.cluster import apply, logs, trainjob as cluster_trainjob
 
 from . import fake_api as fake_api_module, objects
 
@@ -63,7 +63,7 @@ def test_a_trainjob_is_done_when_complete(
     )
 
 
-def test_task_logs_find_the_pod_by_jobset_labels(
+def test_task_log_finds_a_trainjob_pod_by_jobset_labels(
     api: Any, fake_api: fake_api_module.FakeApiServer, cluster_settings: settings_module.Settings
 ) -> None:
     for role, index in (("chief", 0), ("worker", 0), ("worker", 1)):
@@ -75,12 +75,11 @@ def test_task_logs_find_the_pod_by_jobset_labels(
         }
         fake_api.add("api/v1", "pods", objects.pod(name, labels=labels, containers=("node",)))
         fake_api.set_logs(objects.NAMESPACE, name, "node", f"{role} {index} says hello\nstep 1/1\n")
-    assert cluster_trainjob.task_logs("mnist", "worker", 1, api=api, settings=cluster_settings) == (
+    pods = cluster_trainjob.TRAINJOB_PODS
+    assert logs.task_log(pods, "mnist", "worker", 1, api=api, settings=cluster_settings) == (
         "worker 1 says hello\nstep 1/1\n"
     )
-    assert (
-        cluster_trainjob.task_logs("mnist", "chief", api=api, settings=cluster_settings, tail_lines=1) == "step 1/1\n"
-    )
+    assert logs.task_log(pods, "mnist", "chief", api=api, settings=cluster_settings, tail_lines=1) == "step 1/1\n"
     with pytest.raises(errors.ClusterError, match="JobSet deleted it") as caught:
-        cluster_trainjob.task_logs("mnist", "ps", 0, api=api, settings=cluster_settings)
+        logs.task_log(pods, "mnist", "ps", 0, api=api, settings=cluster_settings)
     assert caught.value.status == 404

@@ -30,7 +30,7 @@ PUBLIC_CALLS: dict[str, Action] = {
     "wait_for_job": lambda api, settings: wait.wait_for_job("build", api=api, settings=settings),
     "wait_for_tfjob": lambda api, settings: wait.wait_for_tfjob("mnist", api=api, settings=settings),
     "pod_logs": lambda api, settings: logs.pod_logs(pod="trainer", api=api, settings=settings),
-    "replica_logs": lambda api, settings: logs.replica_logs("mnist", "Chief", api=api, settings=settings),
+    "task_log": lambda api, settings: logs.task_log(logs.TFJOB_PODS, "mnist", "Chief", api=api, settings=settings),
 }
 
 

@@ -448,11 +448,11 @@ def test_each_refusal_reads_as_what_to_do(editor_api: Any, editor_settings: sett
     assert bad.value.status == 400 and "unable to parse requirement" in str(bad.value)
 
 
-def test_replica_logs_of_a_pod_that_is_not_there_says_why(
+def test_task_log_of_a_pod_that_is_not_there_says_why(
     editor_api: Any, editor_settings: settings_module.Settings
 ) -> None:
     with pytest.raises(errors.ClusterError) as raised:
-        logs.replica_logs("mnist", "Chief", api=editor_api, settings=editor_settings)
+        logs.task_log(logs.TFJOB_PODS, "mnist", "Chief", api=editor_api, settings=editor_settings)
     assert raised.value.status == 404
     assert "TFJob/mnist chief-0" in str(raised.value) and "cleanPodPolicy" in str(raised.value)
 
