@@ -16,7 +16,7 @@ import pathlib
 import shutil
 import subprocess
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from helpers import errors, files, settings as settings_module
 from helpers.local import containers, pids, ports, restarts, services, status as status_module, supervisor
@@ -32,6 +32,16 @@ PIDS_FILE = "pids.json"
 STATUS_FILE = "status.json"
 
 TFJobStatus = status_module.TFJobStatus
+
+
+class RunOptions(TypedDict, total=False):
+    """`run`'s keywords after the settings, for runners that hand them on (`helpers.local.trainjob.run`)."""
+
+    on_line: supervisor.OnLine | None
+    timeout_s: float | None
+    check: bool
+    popen: supervisor.PopenFactory
+    port_picker: ports.PortPicker
 
 
 def tf_config(

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import copy
 import logging
-import subprocess
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Unpack
 
 from helpers import errors, settings as settings_module
-from helpers.local import ports, supervisor, tfjob as local_tfjob
+from helpers.local import tfjob as local_tfjob
 
 logger = logging.getLogger(__name__)
 
@@ -159,19 +158,13 @@ def run(
     *,
     runtime: Mapping[str, Any],
     settings: settings_module.Settings,
-    on_line: supervisor.OnLine | None = None,
-    timeout_s: float | None = None,
-    check: bool = True,
-    popen: supervisor.PopenFactory = subprocess.Popen,
-    port_picker: ports.PortPicker = ports.free_port,
+    **options: Unpack[local_tfjob.RunOptions],
 ) -> dict[str, Any]:
     """Run `trainjob` on `runtime` to its end as local processes; returns its status in TrainJob's shape.
 
-    The TFJob runner does the work (see `helpers.local.tfjob.run` for what it raises); logs and pids live in
-    the same job folder, so `replica_logs` and clean-up find them as for a TFJob.
+    The TFJob runner does the work (see `helpers.local.tfjob.run` for the options and what it raises); logs and
+    pids live in the same job folder, so `replica_logs` and clean-up find them as for a TFJob.
     """
     job = as_tfjob(trainjob, runtime)
-    status = local_tfjob.run(
-        job, settings=settings, on_line=on_line, timeout_s=timeout_s, check=check, popen=popen, port_picker=port_picker
-    )
+    status = local_tfjob.run(job, settings=settings, **options)
     return trainjob_status(status.to_dict())
