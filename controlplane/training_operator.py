@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import datetime
-import ipaddress
 import logging
 import os
 import pathlib
@@ -25,12 +23,7 @@ import subprocess
 import time
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-from controlplane import build, cluster as cluster_module, errors
+from controlplane import build, cluster as cluster_module, errors, pki
 from helpers.local import pids, ports
 
 logger = logging.getLogger(__name__)
@@ -45,8 +38,6 @@ WEBHOOK_PATH = "/validate-kubeflow-org-v1-tfjob"
 CA_NAME = "training-operator-ca"
 # Where the rotator looks for tls.crt, whatever the webhook server's own folder is (a constant upstream).
 ROTATOR_CERT_DIR = pathlib.Path("/tmp/k8s-webhook-server/serving-certs")
-# The rotator refreshes certificates that expire within 90 days; a year keeps ours.
-VALIDITY = datetime.timedelta(days=365)
 # Seconds to wait for the operator's TFJob controller to start (certificates, caches, leader-free start).
 READY_TIMEOUT_S = 120.0
 STOP_GRACE_S = 10.0
@@ -83,72 +74,23 @@ class Operator:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-# The rotator parses keys with x509.ParsePKCS1PrivateKey: RSA, in the traditional PKCS #1 form.
-RSA_BITS = 2048
-
-
-def _key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
-
-
-def _pem_key(key: rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-    )
-
-
 def certificates(folder: pathlib.Path) -> dict[str, bytes]:
-    """ca.crt, ca.key, tls.crt and tls.key as the rotator accepts them (made once per folder)."""
-    names = ("ca.crt", "ca.key", "tls.crt", "tls.key")
+    """ca.crt, ca.key, tls.crt and tls.key as the rotator accepts them (made once per folder by `pki`).
+
+    RSA keys: the rotator reads the CA key from the Secret with x509.ParsePKCS1PrivateKey, RSA only. Both
+    last a year (`pki.VALIDITY`), past the 90 days within which the rotator would make new ones.
+    """
     if (folder / "ca.key").is_file() and b"RSA PRIVATE KEY" not in (folder / "ca.key").read_bytes():
-        for name in names:
+        for name in ("ca.crt", "ca.key", "tls.crt", "tls.key"):
             (folder / name).unlink(missing_ok=True)  # made by an earlier version, in a form the rotator refuses
-    if all((folder / name).is_file() for name in names):
-        return {name: (folder / name).read_bytes() for name in names}
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key, server_key = _key(), _key()
-    ca_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "training-operator"),
-                         x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME)])  # fmt: skip
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(CA_NAME)]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    dns_name = f"{SERVICE_NAME}.{NAMESPACE}.svc"
-    server = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_name)]))
-        .issuer_name(ca_name)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + VALIDITY)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(dns_name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    made = {
-        "ca.crt": ca.public_bytes(serialization.Encoding.PEM),
-        "ca.key": _pem_key(ca_key),
-        "tls.crt": server.public_bytes(serialization.Encoding.PEM),
-        "tls.key": _pem_key(server_key),
+    authority = pki.ca(folder, name=CA_NAME, organization="training-operator", key_type="rsa")
+    server = pki.serving(authority, folder, "tls", dns_names=(f"{SERVICE_NAME}.{NAMESPACE}.svc",))
+    return {
+        "ca.crt": authority.cert.read_bytes(),
+        "ca.key": authority.key.read_bytes(),
+        "tls.crt": server.cert.read_bytes(),
+        "tls.key": server.key.read_bytes(),
     }
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, content in made.items():
-        (folder / name).touch(mode=0o600, exist_ok=True)
-        (folder / name).write_bytes(content)
-    return made
 
 
 def _delete(cluster: cluster_module.Cluster, path: str) -> None:
