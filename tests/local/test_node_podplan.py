@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from helpers import settings as settings_module
-from helpers.local.node import addresses, bindshim, podplan
+from helpers.local.node import addresses, podplan, shim
 
 TF_CONFIG = {"cluster": {"chief": ["job-chief-0.ns.svc:2222"], "ps": ["job-ps-0.ns.svc:2222"]},
              "task": {"type": "chief", "index": 0}, "environment": "cloud"}  # fmt: skip
@@ -42,6 +42,7 @@ def _context(
         node_allocatable={"cpu": "2"},
         pod_dir=tmp_path / "pod",
         shim=pathlib.Path("/shim.so"),
+        hosts_file=tmp_path / "hosts",
         node_env={"AWS_ENDPOINT_URL": "http://127.0.0.1:5000"},
     )
 
@@ -66,7 +67,9 @@ def test_a_tfjob_replica_keeps_its_port_and_s3_and_reaches_peers_by_pod_address(
     env = plan.process.env
     assert json.loads(env["TF_CONFIG"])["cluster"] == {"chief": ["127.0.0.2:2222"], "ps": ["127.0.0.3:2222"]}
     assert env["AWS_ACCESS_KEY_ID"] == "testing" and env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5000"
-    assert env[bindshim.POD_IP_VARIABLE] == "127.0.0.2" and env["LD_PRELOAD"].startswith("/shim.so")
+    assert env[shim.POD_IP_VARIABLE] == "127.0.0.2" and env["LD_PRELOAD"].startswith("/shim.so")
+    assert env[shim.HOSTS_VARIABLE] == str(tmp_path / "hosts") and env["GRPC_DNS_RESOLVER"] == "native"
+    assert env[shim.SEARCH_VARIABLE] == "ns.svc.cluster.local svc.cluster.local cluster.local"
     assert env["HOSTNAME"] == "job-chief-0"
 
 

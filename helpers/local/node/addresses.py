@@ -62,7 +62,7 @@ class Addresses:
         return dict(self._by_pod)
 
 
-def _selects(selector: Mapping[str, str], pod: Mapping[str, Any]) -> bool:
+def selects(selector: Mapping[str, str], pod: Mapping[str, Any]) -> bool:
     labels = pod.get("metadata", {}).get("labels") or {}
     return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
 
@@ -105,10 +105,10 @@ class Resolver:
             p
             for p in self._pods
             if p["metadata"].get("namespace") == namespace
-            and _selects(selector, p)
+            and selects(selector, p)
             and (namespace, p["metadata"]["name"]) in self._addresses
         ]
-        ready = [p for p in chosen if _is_ready(p)]
+        ready = [p for p in chosen if is_ready(p)]
         candidates = ready or chosen
         return candidates[0] if candidates else None
 
@@ -120,7 +120,7 @@ class Resolver:
         found = []
         for pod in self._pods:
             key = (pod["metadata"].get("namespace"), pod["metadata"]["name"])
-            if key[0] != namespace or not _selects(selector, pod) or key not in self._addresses or not _is_ready(pod):
+            if key[0] != namespace or not selects(selector, pod) or key not in self._addresses or not is_ready(pod):
                 continue
             target = _container_port(pod, declared.get("targetPort", port)) if declared else None
             if target is not None:
@@ -190,6 +190,6 @@ class Resolver:
         return pattern.sub(_one, text)
 
 
-def _is_ready(pod: Mapping[str, Any]) -> bool:
+def is_ready(pod: Mapping[str, Any]) -> bool:
     conditions = pod.get("status", {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)

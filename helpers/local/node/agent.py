@@ -12,6 +12,7 @@ import dataclasses
 import datetime
 import json
 import logging
+import os
 import pathlib
 import shutil
 import subprocess
@@ -26,7 +27,7 @@ from helpers import errors, files, settings as settings_module
 from helpers.local import pids, supervisor
 from helpers.local.node import (
     addresses,
-    bindshim,
+    clusterdns,
     logserver,
     nodeapi,
     nodeobject,
@@ -35,6 +36,7 @@ from helpers.local.node import (
     podstatus,
     probing,
     serviceproxy,
+    shim as shim_module,
 )
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ HEARTBEAT_S = 20.0
 # before it starts with whatever resolves; the operator creates them within a second of the pods.
 UNRESOLVED_WAIT_S = 30.0
 PIDS_FILE = "pids.json"
+# The cluster names the shim answers from (`clusterdns`), in the node's folder.
+HOSTS_FILE = "hosts"
 # Seconds before a final delete that did not take (the pod is still listed) is sent again.
 DELETE_RETRY_S = 5.0
 
@@ -96,7 +100,8 @@ class NodeAgent:
         self.api = nodeapi.NodeApi(api_client)
         self.settings = settings or settings_module.Settings(state_dir=config.state_dir, backend="local")
         self._clock, self._wall_clock, self._popen, self._prober = clock, wall_clock, popen, prober
-        self.shim = bindshim.build(config.state_dir / "shim") if shim is True else (shim or None)
+        self.shim = shim_module.build(config.state_dir / "shim") if shim is True else (shim or None)
+        self.hosts = clusterdns.HostsFile(config.state_dir / HOSTS_FILE)
         block = addresses.block_for(str(config.state_dir.resolve()))
         self.addresses = addresses.Addresses(block=block)
         self.proxy = serviceproxy.ServiceProxy(block=block)
@@ -137,7 +142,18 @@ class NodeAgent:
         """One pass: bind new pods, advance the ones on this node, report them, forget deleted ones."""
         pods = self.api.pods()
         services = self.api.services()
+        # Every pod on this node gets its address before any of them starts, so the names in the hosts
+        # file are there when a task resolves its peers (JobSet's pods start together).
+        for pod in pods:
+            metadata = pod["metadata"]
+            if pod.get("spec", {}).get("nodeName") == self.config.name and not metadata.get("deletionTimestamp"):
+                self.addresses.assign(metadata["namespace"], metadata["name"])
         self.proxy.sync(services, pods, self.addresses.known())
+        self.hosts.write(
+            clusterdns.records(
+                services=services, pods=pods, pod_addresses=self.addresses.known(), virtual_ips=self.proxy.known()
+            )
+        )
         seen = set()
         for pod in pods:
             spec, metadata = pod.get("spec", {}), pod["metadata"]
@@ -190,9 +206,6 @@ class NodeAgent:
         metadata = pod["metadata"]
         uid, namespace, name = metadata["uid"], metadata["namespace"], metadata["name"]
         pod_ip = self.addresses.assign(namespace, name)
-        for other in pods:
-            if other.get("spec", {}).get("nodeName") == self.config.name:
-                self.addresses.assign(other["metadata"]["namespace"], other["metadata"]["name"])
         pod = {**pod, "status": {**(pod.get("status") or {}), "podIP": pod_ip, "hostIP": addresses.NODE_ADDRESS}}
         pod["status"]["podIPs"], pod["status"]["hostIPs"] = [{"ip": pod_ip}], [{"ip": addresses.NODE_ADDRESS}]
         resolver = addresses.Resolver(
@@ -212,6 +225,7 @@ class NodeAgent:
             node_allocatable=nodeobject.capacity(),
             pod_dir=pod_dir,
             shim=self.shim,
+            hosts_file=self.hosts.path,
             node_env=self.config.node_env,
         )
         now = podrun.rfc3339(self._wall_clock())
@@ -303,6 +317,21 @@ class NodeAgent:
             virtual_ips=self.proxy.known(),
         )
         return resolver.rewrite(text)
+
+    def outside_env(self, namespace: str = "") -> dict[str, str]:
+        """The variables with which a process on the host resolves cluster names as a pod in `namespace` would.
+
+        For a notebook's kernel (papermill) playing a Kubeflow notebook server pod: the shim answers
+        `<svc>.<ns>.svc.cluster.local` (and, with `namespace`, the short `<svc>`) with the Service's
+        virtual IP, which reaches a ready pod, and JobSet hostnames with their pods. Binds stay as they
+        are (no pod IP). Empty without a C compiler (no shim): then use `resolve` on URLs instead.
+        """
+        return shim_module.environment(
+            self.shim,
+            hosts_file=self.hosts.path,
+            search=clusterdns.search_path(namespace),
+            inherited_preload=os.environ.get("LD_PRELOAD", ""),
+        )
 
     # --- logs and leftovers ---------------------------------------------------------------
 

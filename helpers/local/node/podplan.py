@@ -3,7 +3,8 @@
 The container translation is the local executor's (`helpers.local.containers`): the same program
 table, `$(VAR)` expansion and path rules. On a node the differences are: every declared port keeps
 its number (the pod has its own address), `0.0.0.0` becomes the pod IP, `s3://` stays S3 (the node
-gives containers AWS_ENDPOINT_URL when S3 is moto), Service names resolve to pod addresses, and
+gives containers AWS_ENDPOINT_URL when S3 is moto), Service names in env and args are rewritten to addresses
+(see `plan_container`), names the process builds itself resolve through the shim (`clusterdns`), and
 `s3-sync*` containers run the node's boto3 stand-in for `aws s3 sync` (`helpers.local.node.s3sync`).
 A container with no local equivalent is planned with `start_error`, reported as the runtime's StartError.
 """
@@ -20,7 +21,7 @@ from typing import Any, Literal
 
 from helpers import errors, settings as settings_module
 from helpers.local import containers, supervisor
-from helpers.local.node import addresses, bindshim, podenv
+from helpers.local.node import addresses, clusterdns, podenv, shim
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class PodContext:
     node_allocatable: Mapping[str, str]
     pod_dir: pathlib.Path
     shim: pathlib.Path | None
+    hosts_file: pathlib.Path
+    """The node's cluster names (`clusterdns`), which the shim answers getaddrinfo from."""
     node_env: Mapping[str, str]
     """Extra variables every container gets (AWS_ENDPOINT_URL when S3 is moto)."""
 
@@ -171,6 +174,9 @@ def plan_container(
             config_maps=context.config_maps,
             node_allocatable=context.node_allocatable,
         )
+        # Names in env and args are still rewritten although the shim resolves them: without a C compiler
+        # there is no shim, and the agent holds a pod until the Services its TF_CONFIG names exist (the
+        # training operator creates them just after the pods), which only a rewrite notices.
         env = [{"name": v["name"], "value": context.resolver.rewrite(v["value"])} for v in env]
         mounts = _mounts(container, volume_paths)
         shaped = {**container, "env": env, "envFrom": []}
@@ -181,7 +187,15 @@ def plan_container(
         environ = {key: os.environ[key] for key in INHERITED if key in os.environ}
         environ.update(context.node_env)
         environ["HOSTNAME"] = pod["metadata"]["name"]
-        environ.update(bindshim.environment(context.shim, context.pod_ip, os.environ.get("LD_PRELOAD", "")))
+        environ.update(
+            shim.environment(
+                context.shim,
+                hosts_file=context.hosts_file,
+                search=clusterdns.search_path(pod["metadata"]["namespace"]),
+                pod_ip=context.pod_ip,
+                inherited_preload=os.environ.get("LD_PRELOAD", ""),
+            )
+        )
         declared = [int(p["containerPort"]) for p in container.get("ports") or []]
         local = containers.translate(
             shaped,

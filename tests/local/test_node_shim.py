@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from helpers.local.node import bindshim
+from helpers.local.node import shim
 
 # Binds every interface (as TensorFlow's gRPC server does), then prints the address it got.
 SERVER = """
@@ -24,14 +24,14 @@ sys.stdin.read()
 
 
 def test_two_pods_listen_on_one_port_each_on_its_own_address(tmp_path: pathlib.Path) -> None:
-    library = bindshim.build(tmp_path / "shim")
+    library = shim.build(tmp_path / "shim")
     if library is None:
         pytest.skip("no C compiler on this machine")
     port = "42222"
     children = []
     try:
         for address in ("127.0.0.20", "127.0.0.21"):
-            env = {**os.environ, **bindshim.environment(library, address)}
+            env = {**os.environ, **shim.environment(library, hosts_file=tmp_path / "hosts", search="", pod_ip=address)}
             child = subprocess.Popen(
                 [sys.executable, "-c", SERVER, port], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
             )
