@@ -18,7 +18,7 @@ import boto3
 import pytest
 from kubernetes import client as k8s_client, config as k8s_config
 
-from helpers import settings as settings_module
+from helpers import settings as settings_module, workloads
 from helpers.local import ports
 from helpers.local.node import agent
 
@@ -143,3 +143,26 @@ def editor_settings(
         # Bounded so that a stuck job fails the test and the fixtures still stop every process.
         wait_timeout_s=WAIT_S,
     )
+
+
+@pytest.fixture(scope="session")
+def trainer(control_plane: Any, training_operator: Any) -> Iterator[dict[str, float]]:
+    """The real JobSet (v0.12) and Trainer v2 (v2.3) controllers, webhooks on loopback, for the session,
+    with the `tensorflow-ps` ClusterTrainingRuntime installed as an administrator does (`kubectl apply` of
+    what `workloads.training_runtime` reads). Yields the seconds each took to become ready."""
+    from controlplane import trainer as trainer_module
+
+    timings = trainer_module.up(control_plane)
+    runtime = workloads.training_runtime(settings=settings_module.Settings(backend="kubeflow"))
+    path = f"/apis/trainer.kubeflow.org/v1alpha1/clustertrainingruntimes/{runtime['metadata']['name']}"
+    control_plane.request(
+        "PATCH", f"{path}?fieldManager=e2e-administrator&force=true", body=runtime, content_type=trainer_module.APPLY
+    )
+    yield timings
+    trainer_module.down(control_plane)
+
+
+@pytest.fixture
+def trainjob_settings(trainer: dict[str, float], editor_settings: settings_module.Settings) -> settings_module.Settings:
+    """The notebook's settings as default-editor, training through a TrainJob (Trainer v2) instead of a TFJob."""
+    return editor_settings.model_copy(update={"training_api": "trainjob"})

@@ -23,7 +23,10 @@ def _pod(name: str, replica: str, container: dict[str, Any], **spec: Any) -> dic
 
 
 def _context(
-    settings: settings_module.Settings, tmp_path: pathlib.Path, pods: list[dict[str, Any]]
+    settings: settings_module.Settings,
+    tmp_path: pathlib.Path,
+    pods: list[dict[str, Any]],
+    shim: pathlib.Path | None = pathlib.Path("/shim.so"),
 ) -> podplan.PodContext:
     pool = addresses.Addresses()
     for pod in pods:
@@ -41,13 +44,13 @@ def _context(
         config_maps=lambda namespace, name: {"monitoring.config": "prometheus_config {}"} if name == "cfg" else None,
         node_allocatable={"cpu": "2"},
         pod_dir=tmp_path / "pod",
-        shim=pathlib.Path("/shim.so"),
+        shim=shim,
         hosts_file=tmp_path / "hosts",
         node_env={"AWS_ENDPOINT_URL": "http://127.0.0.1:5000"},
     )
 
 
-def test_a_tfjob_replica_keeps_its_port_and_s3_and_reaches_peers_by_pod_address(
+def test_a_tfjob_replica_keeps_its_port_and_s3_and_resolves_peers_through_the_shim(
     settings: settings_module.Settings, tmp_path: pathlib.Path
 ) -> None:
     container = {
@@ -65,12 +68,40 @@ def test_a_tfjob_replica_keeps_its_port_and_s3_and_reaches_peers_by_pod_address(
     assert plan.process.argv[:2] == [sys.executable, str(podplan.containers.REPO_ROOT / "model" / "model.py")]
     assert "--tf-model-dir=s3://bucket/runs/1" in plan.process.argv  # S3 stays S3 on a node
     env = plan.process.env
-    assert json.loads(env["TF_CONFIG"])["cluster"] == {"chief": ["127.0.0.2:2222"], "ps": ["127.0.0.3:2222"]}
+    assert json.loads(env["TF_CONFIG"]) == TF_CONFIG  # the names as written: the shim resolves them
     assert env["AWS_ACCESS_KEY_ID"] == "testing" and env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5000"
     assert env[shim.POD_IP_VARIABLE] == "127.0.0.2" and env["LD_PRELOAD"].startswith("/shim.so")
     assert env[shim.HOSTS_VARIABLE] == str(tmp_path / "hosts") and env["GRPC_DNS_RESOLVER"] == "native"
     assert env[shim.SEARCH_VARIABLE] == "ns.svc.cluster.local svc.cluster.local cluster.local"
     assert env["HOSTNAME"] == "job-chief-0"
+
+
+def test_without_a_shim_names_in_env_are_rewritten_to_pod_addresses_and_unresolved_ones_noted(
+    settings: settings_module.Settings, tmp_path: pathlib.Path
+) -> None:
+    container = {"name": "tensorflow", "image": "train:abc", "command": ["python", "/app/model.py"],
+                 "env": [{"name": "TF_CONFIG", "value": json.dumps(TF_CONFIG)},
+                         {"name": "PEER", "value": "job-worker-0.ns.svc:2222"}]}  # fmt: skip
+    pods = [_pod("job-chief-0", "chief-0", container), _pod("job-ps-0", "ps-0", container)]
+    context = _context(settings, tmp_path, pods, shim=None)
+    [plan] = podplan.plan(pods[0], context)
+    assert plan.process is not None
+    env = plan.process.env
+    assert json.loads(env["TF_CONFIG"])["cluster"] == {"chief": ["127.0.0.2:2222"], "ps": ["127.0.0.3:2222"]}
+    assert shim.HOSTS_VARIABLE not in env and "LD_PRELOAD" not in env
+    assert context.resolver.unresolved == {"job-worker-0.ns.svc"}
+
+
+def test_with_the_shim_a_value_that_only_looks_like_a_service_name_is_left_alone(
+    settings: settings_module.Settings, tmp_path: pathlib.Path
+) -> None:
+    """JOBSET_NAME is the JobSet's name, which is also its headless Service's: a rewrite would turn it into
+    an address and model/tf_config.py would build its peers' names from that."""
+    container = {"name": "node", "image": "train:abc", "command": ["python", "/app/model.py"],
+                 "env": [{"name": "JOBSET_NAME", "value": "job-chief-0"}]}  # fmt: skip
+    pods = [_pod("job-chief-0", "chief-0", container)]
+    [plan] = podplan.plan(pods[0], _context(settings, tmp_path, pods))
+    assert plan.process is not None and plan.process.env["JOBSET_NAME"] == "job-chief-0"
 
 
 def test_servers_bind_the_pod_address_and_volumes_become_folders(

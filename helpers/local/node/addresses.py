@@ -159,13 +159,17 @@ class Resolver:
         target = _container_port(pod, declared.get("targetPort", declared["port"]))
         return None if target is None else f"{address}:{target}"
 
-    def rewrite(self, text: str) -> str:
-        """`text` with every Service name in it replaced by a pod address (rules in the module docstring)."""
+    def scan(self, text: str) -> None:
+        """Add the fully qualified Service names in `text` that resolve to no pod yet to `unresolved`."""
         for match in _FQDN.finditer(text):
             if self._services.get((match.group(2), match.group(1))) is None or not self.lookup(
                 match.group(1), match.group(2), None
             ):
                 self.unresolved.add(match.group(0))
+
+    def rewrite(self, text: str) -> str:
+        """`text` with every Service name in it replaced by a pod address (rules in the module docstring)."""
+        self.scan(text)
         names = sorted({name for namespace, name in self._services if namespace == self._namespace}, key=len)
         for name in reversed(names):
             text = self._rewrite_one(text, name)

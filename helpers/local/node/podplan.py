@@ -3,8 +3,8 @@
 The container translation is the local executor's (`helpers.local.containers`): the same program
 table, `$(VAR)` expansion and path rules. On a node the differences are: every declared port keeps
 its number (the pod has its own address), `0.0.0.0` becomes the pod IP, `s3://` stays S3 (the node
-gives containers AWS_ENDPOINT_URL when S3 is moto), Service names in env and args are rewritten to addresses
-(see `plan_container`), names the process builds itself resolve through the shim (`clusterdns`), and
+gives containers AWS_ENDPOINT_URL when S3 is moto), cluster names resolve through the shim (`clusterdns`;
+rewritten to addresses in env and args only where there is no shim, see `_names`), and
 `s3-sync*` containers run the node's boto3 stand-in for `aws s3 sync` (`helpers.local.node.s3sync`).
 A container with no local equivalent is planned with `start_error`, reported as the runtime's StartError.
 """
@@ -157,6 +157,17 @@ def _sync_container(
     return {**container, "command": ["python", "-m", "helpers.local.node.s3sync", sources[0], target], "args": []}
 
 
+def _names(text: str, context: PodContext) -> str:
+    """`text` as the container gets it: as written where the shim resolves cluster names (DNS's way, which
+    also leaves alone a value that only looks like a name, as JOBSET_NAME does), rewritten to addresses
+    without a shim (no C compiler). Either way the Service names in it are noted, so that the agent holds
+    the pod until they resolve (the training operator creates a TFJob's Services just after its pods)."""
+    if context.shim is not None:
+        context.resolver.scan(text)
+        return text
+    return context.resolver.rewrite(text)
+
+
 def plan_container(
     pod: Mapping[str, Any],
     container: Mapping[str, Any],
@@ -174,16 +185,13 @@ def plan_container(
             config_maps=context.config_maps,
             node_allocatable=context.node_allocatable,
         )
-        # Names in env and args are still rewritten although the shim resolves them: without a C compiler
-        # there is no shim, and the agent holds a pod until the Services its TF_CONFIG names exist (the
-        # training operator creates them just after the pods), which only a rewrite notices.
-        env = [{"name": v["name"], "value": context.resolver.rewrite(v["value"])} for v in env]
+        env = [{"name": v["name"], "value": _names(v["value"], context)} for v in env]
         mounts = _mounts(container, volume_paths)
         shaped = {**container, "env": env, "envFrom": []}
         if name.startswith(SYNC_PREFIX):
             shaped = _sync_container(shaped, env, mounts)
-        shaped["command"] = [context.resolver.rewrite(str(w)) for w in shaped.get("command") or []]
-        shaped["args"] = [context.resolver.rewrite(str(w)) for w in shaped.get("args") or []]
+        shaped["command"] = [_names(str(w), context) for w in shaped.get("command") or []]
+        shaped["args"] = [_names(str(w), context) for w in shaped.get("args") or []]
         environ = {key: os.environ[key] for key in INHERITED if key in os.environ}
         environ.update(context.node_env)
         environ["HOSTNAME"] = pod["metadata"]["name"]
