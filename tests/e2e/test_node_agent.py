@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -135,6 +138,51 @@ def test_two_pods_serve_one_port_and_a_third_reaches_one_by_service_name(core: k
     assert log.strip() == address_b
 
 
+# Fetches http://<hostname>.<subdomain>:8080/ with a name it builds itself (JobSet's tasks build TF_CONFIG
+# so), past anything the agent could rewrite: only the shim's getaddrinfo answers it.
+NAMED_CLIENT = (
+    "import time, urllib.request\n"
+    "host = '.'.join(['task-0', 'tasks'])\n"
+    "for attempt in range(100):\n"
+    "    try:\n"
+    "        print(urllib.request.urlopen(f'http://{host}:8080/', timeout=5).read().decode(), flush=True)\n"
+    "        break\n"
+    "    except OSError:\n"
+    "        time.sleep(0.2)\n"
+)
+
+
+def test_a_name_built_inside_a_process_resolves_through_cluster_dns_inside_and_outside_pods(
+    core: k8s_client.CoreV1Api, node: agent.NodeAgent
+) -> None:
+    """A pod with hostname and subdomain under a headless Service (JobSet's shape) is reached by
+    `<hostname>.<subdomain>` from another pod (the search path's short form), and by its full name from a
+    process on the host started with `outside_env`, as from a notebook server pod."""
+    headless = {"metadata": {"name": "tasks"}, "spec": {"clusterIP": "None", "selector": {"app": "tasks"},
+                "publishNotReadyAddresses": True, "ports": [{"port": 8080}]}}  # fmt: skip
+    core.create_namespaced_service(NAMESPACE, headless)
+    server = _pod("task-server", SERVER, labels={"app": "tasks"}, policy="Always", ports=[{"containerPort": 8080}])
+    server["spec"].update(hostname="task-0", subdomain="tasks")
+    core.create_namespaced_pod(NAMESPACE, server)
+    _wait("the task server to run", lambda: _phase(core, "task-server") == "Running")
+    address = core.read_namespaced_pod("task-server", NAMESPACE).status.pod_ip
+    core.create_namespaced_pod(NAMESPACE, _pod("task-client", NAMED_CLIENT))
+    _wait("the task client to finish", lambda: _phase(core, "task-client") in ("Succeeded", "Failed"))
+    log = core.read_namespaced_pod_log("task-client", NAMESPACE, _preload_content=False).data.decode()
+    assert log.strip() == address
+    fetch = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
+    url = f"http://task-0.tasks.{NAMESPACE}.svc.cluster.local:8080/"
+    outside = subprocess.run(
+        [sys.executable, "-c", fetch, url],
+        env={**os.environ, **node.outside_env()},
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S,
+        check=False,
+    )
+    assert outside.stdout.strip() == address, outside.stderr
+
+
 def test_deletion_stops_the_process_with_the_grace_period(core: k8s_client.CoreV1Api, node: agent.NodeAgent) -> None:
     pod = _pod("sleeper", "import time\nprint('sleeping', flush=True)\ntime.sleep(600)", policy="Always")
     core.create_namespaced_pod(NAMESPACE, pod)
@@ -147,13 +195,11 @@ def test_deletion_stops_the_process_with_the_grace_period(core: k8s_client.CoreV
         try:
             core.read_namespaced_pod("sleeper", NAMESPACE)
         except k8s_rest.ApiException as e:
-            return e.status == 404
+            return bool(e.status == 404)
         return False
 
     _wait("sleeper to be deleted", _gone)
     with pytest.raises(ProcessLookupError):
-        import os
-
         os.kill(pid, 0)
 
 
