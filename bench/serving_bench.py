@@ -190,30 +190,40 @@ class Server:
     ready_url: str
     predict_url: str
     requests: int
+    cwd: str | None = None
     process: subprocess.Popen[bytes] | None = None
+
+
+def _ours(name: str, base_path: pathlib.Path, flags: list[str], requests: int) -> Server:
+    port = _free_port()
+    return Server(
+        name=name,
+        command=[
+            sys.executable,
+            "-m",
+            "helpers.serving.server",
+            f"--rest_api_port={port}",
+            "--model_name=mnist",
+            f"--model_base_path={base_path}",
+            *SERVER_FLAGS,
+            *flags,
+        ],
+        ready_url=f"http://127.0.0.1:{port}/v1/models/mnist",
+        predict_url=f"http://127.0.0.1:{port}/v1/models/mnist:predict",
+        requests=requests,
+    )
 
 
 def _servers(args: argparse.Namespace, base_path: pathlib.Path, keras_path: str) -> tuple[list[Server], dict[str, str]]:
     """The servers to measure, and the ones that cannot be, with why."""
-    ours, kserve, baseline = _free_port(), _free_port(), _free_port()
-    servers = [
-        Server(
-            name="local_server",
-            command=[
-                sys.executable,
-                "-m",
-                "helpers.serving.server",
-                f"--rest_api_port={ours}",
-                "--model_name=mnist",
-                f"--model_base_path={base_path}",
-                *SERVER_FLAGS,
-                *args.server_flag,
-            ],
-            ready_url=f"http://127.0.0.1:{ours}/v1/models/mnist",
-            predict_url=f"http://127.0.0.1:{ours}/v1/models/mnist:predict",
-            requests=args.requests,
-        )
-    ]
+    kserve, baseline = _free_port(), _free_port()
+    servers = [_ours("local_server", base_path, [], args.requests)]
+    if args.before:
+        # The same command in another checkout (a `git worktree` of the commit before a change):
+        # before and after measured in one run, under the same load.
+        servers.append(dataclasses.replace(_ours("local_server_before", base_path, [], args.requests), cwd=args.before))
+    for number, flags in enumerate(args.variant, start=1):
+        servers.append(_ours(f"local_server_{number}", base_path, flags.split(), args.requests))
     skipped = {}
     if args.no_kserve:
         skipped["kserve"] = "--no-kserve"
@@ -262,11 +272,11 @@ def _measure(servers: list[Server], body: bytes) -> dict[str, list[dict[str, flo
     return results
 
 
-def _ratios(results: dict[str, list[dict[str, float]]], theirs: str) -> dict[str, float]:
-    """Our throughput over `theirs`, by clients."""
+def _ratios(results: dict[str, list[dict[str, float]]], theirs: str, ours: str = "local_server") -> dict[str, float]:
+    """`ours`'s throughput over `theirs`, by clients."""
     return {
-        str(ours["clients"]): round(ours["throughput_rps"] / other["throughput_rps"], 2)
-        for ours, other in zip(results["local_server"], results[theirs], strict=True)
+        str(mine["clients"]): round(mine["throughput_rps"] / other["throughput_rps"], 2)
+        for mine, other in zip(results[ours], results[theirs], strict=True)
     }
 
 
@@ -277,7 +287,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-requests", type=int, default=48, help="requests per level (naive baseline)")
     parser.add_argument("--no-kserve", action="store_true", help="measure without KServe (no install)")
     parser.add_argument(
-        "--server-flag", action="append", default=[], help="one more flag for our server (repeatable), to compare"
+        "--variant",
+        action="append",
+        default=[],
+        metavar="FLAGS",
+        help="also measure our server with these extra flags (one quoted string; repeatable), as local_server_N",
+    )
+    parser.add_argument(
+        "--before", metavar="CHECKOUT", help="also measure our server as it is in this checkout, as local_server_before"
     )
     parser.add_argument("--baseline", nargs=2, metavar=("PORT", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -300,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         log = open(pathlib.Path(scratch) / "servers.log", "wb")  # noqa: SIM115  (closed below)
         try:
             for server in servers:
-                server.process = subprocess.Popen(server.command, stdout=log, stderr=subprocess.STDOUT)
+                server.process = subprocess.Popen(server.command, stdout=log, stderr=subprocess.STDOUT, cwd=server.cwd)
             for server in servers:
                 assert server.process is not None
                 _wait_ready(server.ready_url, server.process)
@@ -315,7 +332,9 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         # Other people's jobs share this machine; the load says how noisy the numbers are.
         "load_average_1m_before_after": [load_before, round(os.getloadavg()[0], 2)],
-        "server_flags": [*SERVER_FLAGS, *args.server_flag],
+        "server_flags": list(SERVER_FLAGS),
+        "before_checkout": args.before,
+        "variants": {f"local_server_{number}": flags for number, flags in enumerate(args.variant, start=1)},
         "kserve_pins": list(KSERVE_PINS),
         "targets": TARGETS,
         "not_measured": skipped,
@@ -323,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         "throughput_speedup": _ratios(results, "baseline_model_predict"),
     }
     if "kserve" in results:
-        report["throughput_over_kserve"] = _ratios(results, "kserve")
+        ours = [name for name in results if name.startswith("local_server")]
+        report["throughput_over_kserve"] = {name: _ratios(results, "kserve", name) for name in ours}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(f"{'server':<24}{'clients':>8}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")
