@@ -13,12 +13,21 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import orjson
 
 from helpers.serving import status
 
 ROW = "row"
 COLUMNAR = "columnar"
 DEFAULT_SIGNATURE = "serving_default"
+
+# orjson reads integers past 64 bits as floats where json keeps them exact (and they are then
+# refused as out of range), so a body with 19 or more digits in a row that do not follow a decimal
+# point is left to json. The check maps digits to "1", the point to ".", every other byte to "0",
+# and looks for "0" and nineteen "1"s: two C passes (~20 us), where a regular expression took 300 us
+# on the long fractions of float32 pixels.
+_DIGIT_CLASSES = bytes(49 if 48 <= byte <= 57 else 46 if byte == 46 else 48 for byte in range(256))
+_LONG_INTEGER = b"0" + b"1" * 19
 
 # JSON values a tensor of each NumPy kind accepts (TF Serving refuses strings and booleans for
 # numbers, and fractions for integers).
@@ -43,11 +52,28 @@ class PredictRequest:
 
 
 def parse_body(body: bytes) -> dict[str, Any]:
-    """Parse a request body as a JSON object; raises StatusError(INVALID_ARGUMENT) otherwise."""
+    """Parse a request body as a JSON object; raises StatusError(INVALID_ARGUMENT) otherwise.
+
+    orjson reads a 28x28 image ten times faster than json (25 us, not 250). It is stricter (no
+    NaN or Infinity literals, no BOM or UTF-16, no nesting past 1024) and reads long integers
+    differently, so a body it refuses, or one with such integers, is read by json: what is
+    accepted and every error message stay json's.
+    """
+    if _LONG_INTEGER not in b"0" + body.translate(_DIGIT_CLASSES):
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            return _object(document)
     try:
         document = json.loads(body)
     except (ValueError, RecursionError) as e:  # RecursionError: absurdly deep nesting
         raise status.StatusError("INVALID_ARGUMENT", f"JSON Parse error: {e}") from e
+    return _object(document)
+
+
+def _object(document: Any) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise status.StatusError("INVALID_ARGUMENT", "JSON Parse error: the request body must be a JSON object")
     return document

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 
 from helpers.serving import status, tensors
 
@@ -45,6 +48,35 @@ def test_signature_name_defaults_to_serving_default() -> None:
 def test_nan_and_infinity_pass_like_tf_serving() -> None:
     arrays = _inputs({"inputs": [[[float("nan"), float("inf")], [0, 1]]]})
     assert np.isnan(arrays["x"][0, 0, 0]) and np.isinf(arrays["x"][0, 0, 1])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"instances": [[0.0003006458282470703, 1, -0.5e-3]]}',
+        b'{"inputs": [NaN, Infinity, -Infinity, 1e400]}',
+        b'{"instances": [' + str(2**70).encode() + b", " + str(-(2**64)).encode() + b", 18446744073709551615]}",
+        b'{"instances": [1234567890123456789012.5, 1e0000000000000000000002]}',
+        b'\xef\xbb\xbf{"instances": [1]}',
+        '{"instances": [1], "signature_name": "s"}'.encode("utf-16"),
+        b'{"a": 1, "a": [2, {"b": "\\u00e9\\ud800"}], "c": [true, false, null]}',
+    ],
+)
+def test_bodies_read_exactly_as_json_reads_them(body: bytes) -> None:
+    assert repr(tensors.parse_body(body)) == repr(json.loads(body))
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(document=st.dictionaries(st.text(max_size=4), _JSON_VALUES, max_size=4))
+def test_any_document_reads_as_json_reads_it(document: dict) -> None:
+    body = json.dumps(document).encode()
+    assert repr(tensors.parse_body(body)) == repr(json.loads(body))
 
 
 @pytest.mark.parametrize(
