@@ -15,7 +15,7 @@ import flask
 import werkzeug.exceptions
 import werkzeug.routing
 
-from helpers.serving import metrics, status, tensors, versions
+from helpers.serving import batching, metrics, status, tensors, versions
 
 # HTTP errors raised by Flask itself, by the TF Serving code name counted in the metrics.
 _HTTP_CODE_NAMES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 413: "RESOURCE_EXHAUSTED", 500: "INTERNAL"}
@@ -42,6 +42,7 @@ def create_app(
     monitoring: metrics.MonitoringConfig,
     max_body_bytes: int,
     timeout_s: float,
+    batcher: batching.Batcher | None = None,
     test_config: dict[str, Any] | None = None,
 ) -> flask.Flask:
     """Build the REST app serving `manager`'s model.
@@ -50,6 +51,7 @@ def create_app(
         monitoring: where (and whether) Prometheus metrics are exported.
         max_body_bytes: larger request bodies get 413 with a JSON error.
         timeout_s: a predict that takes longer is answered 504 (TF Serving's DEADLINE_EXCEEDED).
+        batcher: runs predicts in batches with other requests (`--enable_batching`); None runs each alone.
         test_config: Flask settings for tests (e.g. {"TESTING": True}).
     """
     app = flask.Flask(__name__)
@@ -62,6 +64,7 @@ def create_app(
         prometheus=metrics.Metrics(),
         timeout_s=timeout_s,
         max_body_bytes=max_body_bytes,
+        batcher=batcher,
     )
     app.register_blueprint(_blueprint())
     if monitoring.enable:
@@ -81,6 +84,7 @@ class _Serving:
     prometheus: metrics.Metrics
     timeout_s: float
     max_body_bytes: int
+    batcher: batching.Batcher | None
 
 
 def _serving() -> _Serving:
@@ -146,7 +150,10 @@ def predict(name: str, version: str | None, label: str | None, verb: str) -> dic
     served = serving.manager.servable(name, _requested_version(version, label))
     request = tensors.parse_predict(tensors.parse_body(flask.request.get_data(cache=False)))
     inputs = tensors.to_inputs(request, served.input_specs(request.signature_name))
-    outputs = served.predict(request.signature_name, inputs)
+    if serving.batcher is None:
+        outputs = served.predict(request.signature_name, inputs)
+    else:
+        outputs = serving.batcher.predict(served, request.signature_name, inputs)
     # A running graph cannot be interrupted from Python; TF Serving cancels it at the deadline. Past
     # the deadline the answer is the same DEADLINE_EXCEEDED, only later.
     if time.perf_counter() - flask.g.started_s > serving.timeout_s:

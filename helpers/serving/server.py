@@ -17,7 +17,7 @@ import tensorflow as tf
 import waitress
 
 from helpers import errors
-from helpers.serving import api, metrics, versions
+from helpers.serving import api, batching, metrics, versions
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--rest_api_max_body_bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="413 for larger bodies"
     )
+    parser.add_argument(
+        "--enable_batching",
+        type=_boolean,
+        nargs="?",
+        const=True,
+        default=False,
+        help="run concurrent predicts in batches (TF Serving's flag; --enable_batching or =true/false)",
+    )
+    parser.add_argument(
+        "--batching_parameters_file",
+        default="",
+        help="text proto with max_batch_size, batch_timeout_micros, ... (used with --enable_batching)",
+    )
     return parser.parse_args(argv)
+
+
+def _boolean(text: str) -> bool:
+    """A gflags boolean value, as tensorflow_model_server takes it."""
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def _check(args: argparse.Namespace) -> pathlib.Path:
@@ -84,6 +106,21 @@ def _check(args: argparse.Namespace) -> pathlib.Path:
     return pathlib.Path(args.model_base_path)
 
 
+def _batcher(args: argparse.Namespace) -> batching.Batcher | None:
+    """The batcher --enable_batching asks for, or None; raises ConfigError for a bad parameters file."""
+    if args.batching_parameters_file and not args.enable_batching:
+        # TF Serving ignores the file then too; say so rather than let a reader think it applies.
+        logger.warning("--batching_parameters_file is ignored without --enable_batching")
+    if not args.enable_batching:
+        return None
+    parameters = (
+        batching.read_batching_parameters(pathlib.Path(args.batching_parameters_file))
+        if args.batching_parameters_file
+        else batching.BatchingParameters()
+    )
+    return batching.Batcher(parameters)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the server until interrupted; returns the exit code (2 for bad flags, 1 if it cannot bind)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -95,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.monitoring_config_file
             else metrics.MonitoringConfig()
         )
+        batcher = _batcher(args)
     except errors.ConfigError as e:
         logger.error("%s", e)
         return 2
@@ -111,7 +149,11 @@ def main(argv: list[str] | None = None) -> int:
         monitoring=monitoring,
         max_body_bytes=args.rest_api_max_body_bytes,
         timeout_s=args.rest_api_timeout_in_ms / 1000,
+        batcher=batcher,
     )
+    if batcher is not None:
+        batcher.start()
+        logger.info("batching predicts: %s", batcher.parameters)
     if monitoring.enable:
         logger.info("Prometheus metrics on %s", monitoring.path)
     try:
@@ -128,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         manager.stop()
+        if batcher is not None:
+            batcher.stop()
     return 0
 
 
