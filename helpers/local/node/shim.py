@@ -1,11 +1,15 @@
 """The node's preloaded library: each pod binds its own loopback address and resolves cluster names.
 
-Two overrides in one LD_PRELOAD library, as a pod's network namespace and its resolv.conf give them:
+Three overrides in one LD_PRELOAD library, as a pod's network namespace and its resolv.conf give them:
 
 - `bind`: TensorFlow's gRPC server binds `[::]:<port>` (every interface) with SO_REUSEPORT, so two pods
   whose servers both use port 2222 would share one listening group and get each other's connections.
   A bind to 0.0.0.0, ::, 127.0.0.1 or ::1 becomes one to the pod's own loopback address (read from
   POD_IP_VARIABLE); without that variable (a process outside any pod) binds are left alone.
+- `connect`: a pod's localhost is its own, so a connection to 127.0.0.1 or ::1 goes to the pod's address
+  when something listens there on that port (the kernel's /proc/net/tcp tables say so): TensorBoard
+  talks to its data server over localhost, which the bind override moved. Otherwise it goes where it
+  was aimed, so servers of the node itself on 127.0.0.1 (S3 on moto) stay reachable.
 - `getaddrinfo`: cluster names (JobSet's `<pod>.<subdomain>` hostnames, which model/tf_config.py builds
   inside the process where no text rewriting reaches, and Service names) are answered from the
   hosts-format file the agent keeps (`clusterdns`, path in HOSTS_VARIABLE), tried through the search
@@ -77,6 +81,64 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len) {
         }
     }
     return real_bind(fd, addr, len);
+}
+
+typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
+
+/* Whether the kernel's TCP table `table` has a listening socket (state 0A) on `local`, written the
+   way the table writes it: the raw address words in hex, a colon, the port in hex. */
+static int listening(const char *table, const char *local) {
+    FILE *file = fopen(table, "re");
+    if (!file) return 0;
+    char line[512];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, file)) {
+        char *colon = strchr(line, ':');
+        char address[64], remote[64];
+        unsigned state;
+        if (colon && sscanf(colon + 1, " %63s %63s %x", address, remote, &state) == 3)
+            found = state == 0x0A && strcasecmp(address, local) == 0;
+    }
+    fclose(file);
+    return found;
+}
+
+/* Whether the pod listens on `port` (host order): on its IPv4 address, or on it v4-mapped (::ffff:). */
+static int pod_listens(struct in_addr pod, unsigned port) {
+    char v4[32], v6[64];
+    snprintf(v4, sizeof v4, "%08X:%04X", pod.s_addr, port);
+    snprintf(v6, sizeof v6, "0000000000000000FFFF0000%08X:%04X", pod.s_addr, port);
+    return listening("/proc/net/tcp", v4) || listening("/proc/net/tcp6", v6);
+}
+
+int connect(int fd, const struct sockaddr *addr, socklen_t len) {
+    static connect_fn real_connect = NULL;
+    if (!real_connect) real_connect = (connect_fn)dlsym(RTLD_NEXT, "connect");
+    const char *pod_ip = getenv("KUBEFLOW_MNIST_POD_IP");
+    struct in_addr pod;
+    if (!pod_ip || !addr || inet_pton(AF_INET, pod_ip, &pod) != 1) return real_connect(fd, addr, len);
+    if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+        struct sockaddr_in copy;
+        memcpy(&copy, addr, sizeof copy);
+        if (ntohl(copy.sin_addr.s_addr) == INADDR_LOOPBACK && pod_listens(pod, ntohs(copy.sin_port))) {
+            copy.sin_addr = pod;
+            return real_connect(fd, (struct sockaddr *)&copy, sizeof copy);
+        }
+    } else if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+        struct sockaddr_in6 copy;
+        memcpy(&copy, addr, sizeof copy);
+        int mapped_loopback = IN6_IS_ADDR_V4MAPPED(&copy.sin6_addr) && copy.sin6_addr.s6_addr[12] == 127 &&
+                              copy.sin6_addr.s6_addr[13] == 0 && copy.sin6_addr.s6_addr[14] == 0 &&
+                              copy.sin6_addr.s6_addr[15] == 1;
+        if ((IN6_IS_ADDR_LOOPBACK(&copy.sin6_addr) || mapped_loopback) && pod_listens(pod, ntohs(copy.sin6_port))) {
+            memset(&copy.sin6_addr, 0, sizeof copy.sin6_addr);
+            copy.sin6_addr.s6_addr[10] = 0xff;
+            copy.sin6_addr.s6_addr[11] = 0xff;
+            memcpy(&copy.sin6_addr.s6_addr[12], &pod, 4);
+            return real_connect(fd, (struct sockaddr *)&copy, sizeof copy);
+        }
+    }
+    return real_connect(fd, addr, len);
 }
 
 typedef int (*getaddrinfo_fn)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
