@@ -16,6 +16,10 @@ package index pip is configured for (KSERVE_PINS); if that fails, the table says
 servers are still measured.
 
     .venv/bin/python bench/serving_bench.py [--requests 600] [--baseline-requests 48] [--no-kserve]
+        [--variant "--enable_batching=false"] [--before <a git worktree of an earlier commit>]
+
+Our server runs with manifests/serving.yaml's flags: one intra-op thread and batching with the
+parameters in its ConfigMap.
 """
 
 from __future__ import annotations
@@ -54,6 +58,9 @@ WARMUP_REQUESTS = 20
 STARTUP_TIMEOUT_S = 180.0
 # As in manifests/serving.yaml: one thread per op answers a single small image fastest.
 SERVER_FLAGS = ("--tensorflow_intra_op_parallelism=1",)
+# Our server runs with the batching the serving manifest deploys: its ConfigMap's parameters file.
+SERVING_MANIFEST = pathlib.Path(__file__).resolve().parents[1] / "manifests" / "serving.yaml"
+BATCHING_KEY = "batching.config"
 TARGETS = {"p50_ms_at_1_client": 2.0, "speedup_over_kserve_at_4_and_16": 1.5, "speedup_over_baseline": 20.0}
 
 
@@ -194,6 +201,16 @@ class Server:
     process: subprocess.Popen[bytes] | None = None
 
 
+def _manifest_batching_parameters() -> str:
+    """The batching parameters file that manifests/serving.yaml's ConfigMap holds."""
+    import yaml
+
+    for document in yaml.safe_load_all(SERVING_MANIFEST.read_text()):
+        if document and document.get("kind") == "ConfigMap" and BATCHING_KEY in (document.get("data") or {}):
+            return str(document["data"][BATCHING_KEY])
+    raise SystemExit(f"{SERVING_MANIFEST} has no ConfigMap with {BATCHING_KEY}")
+
+
 def _ours(name: str, base_path: pathlib.Path, flags: list[str], requests: int) -> Server:
     port = _free_port()
     return Server(
@@ -217,11 +234,16 @@ def _ours(name: str, base_path: pathlib.Path, flags: list[str], requests: int) -
 def _servers(args: argparse.Namespace, base_path: pathlib.Path, keras_path: str) -> tuple[list[Server], dict[str, str]]:
     """The servers to measure, and the ones that cannot be, with why."""
     kserve, baseline = _free_port(), _free_port()
-    servers = [_ours("local_server", base_path, [], args.requests)]
+    batching = base_path.parent / BATCHING_KEY
+    batching.write_text(_manifest_batching_parameters())
+    manifest_flags = ["--enable_batching=true", f"--batching_parameters_file={batching}"]
+    servers = [_ours("local_server", base_path, manifest_flags, args.requests)]
     if args.before:
         # The same command in another checkout (a `git worktree` of the commit before a change):
-        # before and after measured in one run, under the same load.
-        servers.append(dataclasses.replace(_ours("local_server_before", base_path, [], args.requests), cwd=args.before))
+        # before and after measured in one run, under the same load. Older servers may not take
+        # the batching flags, so it runs without them.
+        before = _ours("local_server_before", base_path, [], args.requests)
+        servers.append(dataclasses.replace(before, cwd=args.before))
     for number, flags in enumerate(args.variant, start=1):
         servers.append(_ours(f"local_server_{number}", base_path, flags.split(), args.requests))
     skipped = {}
@@ -332,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         # Other people's jobs share this machine; the load says how noisy the numbers are.
         "load_average_1m_before_after": [load_before, round(os.getloadavg()[0], 2)],
-        "server_flags": list(SERVER_FLAGS),
+        "server_flags": [*SERVER_FLAGS, "--enable_batching=true", "--batching_parameters_file=<the manifest's>"],
+        "batching_parameters": _manifest_batching_parameters(),
         "before_checkout": args.before,
         "variants": {f"local_server_{number}": flags for number, flags in enumerate(args.variant, start=1)},
         "kserve_pins": list(KSERVE_PINS),

@@ -13,7 +13,7 @@ import pytest
 
 from helpers import manifests
 from helpers.aws import s3
-from helpers.serving import metrics, server
+from helpers.serving import batching, metrics, server
 from tests import validation
 
 VALUES = {
@@ -54,6 +54,21 @@ def test_the_server_container_runs_tensorflow_model_server_with_flags_the_local_
     assert "mv " in sync["args"][0] and "sleep 30" in sync["args"][0]
     mounts = {mount["name"]: mount["mountPath"] for mount in [*sync["volumeMounts"], *container["volumeMounts"]]}
     assert mounts["models"] == args.model_base_path
+
+
+def test_batching_is_on_with_parameters_the_server_reads_and_room_for_05s_request(resources) -> None:
+    pod = manifests.find(resources, "Deployment", "mnist-serving")["spec"]["template"]["spec"]
+    container = next(c for c in pod["containers"] if c["name"] == "tensorflow-serving")
+    args = server.parse_args(container["args"])
+    assert args.enable_batching
+    folder, _, key = args.batching_parameters_file.rpartition("/")
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == folder)
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    config_map = manifests.find(resources, "ConfigMap", volume["configMap"]["name"])
+    parameters = batching.parse_batching_parameters(config_map["data"][key])
+    # A request with more rows than max_batch_size is refused: 05 sends 1,000 test digits at once.
+    assert parameters.max_batch_size >= 1000
+    assert parameters.batch_timeout_micros == 0
 
 
 def test_the_monitoring_config_and_service_agree(resources) -> None:
