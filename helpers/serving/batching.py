@@ -107,7 +107,9 @@ class _Task:
     enqueued_s: float
     done: threading.Event = dataclasses.field(default_factory=threading.Event)
     outputs: dict[str, np.ndarray] | None = None
-    error: status.StatusError | None = None
+    # Any exception, not only StatusError: the request thread re-raises it, so a model's unexpected
+    # failure is the same 500 as unbatched, and the batch thread lives on.
+    error: Exception | None = None
 
 
 class Batcher:
@@ -225,7 +227,7 @@ def _run_batch(batch: list[_Task]) -> None:
         else:
             joined = {name: np.concatenate([task.inputs[name] for task in batch]) for name in first.inputs}
             outputs = _split(first.served.predict(first.signature_name, joined), [task.rows for task in batch])
-    except status.StatusError as e:
+    except Exception as e:
         for task in batch:
             task.error = e
             task.done.set()

@@ -90,6 +90,28 @@ def test_queued_requests_run_as_one_batch_and_get_their_own_rows(manager, export
         assert answer["classes"].tolist() == answer["predictions"].argmax(axis=1).tolist()
 
 
+class _Failing:
+    """A version whose predict fails the way no model error should: with a plain exception."""
+
+    version = 1
+
+    def predict(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise RuntimeError("the model broke")
+
+
+def test_an_unexpected_error_reaches_the_request_and_the_batch_thread_lives_on(manager) -> None:
+    batcher = batching.Batcher(batching.BatchingParameters(num_batch_threads=1))
+    batcher.start()
+    image = {"x": np.zeros((1, 28, 28), "f")}
+    try:
+        with pytest.raises(RuntimeError, match="the model broke"):
+            batcher.predict(_Failing(), "serving_default", image)
+        answer = batcher.predict(manager.servable("mnist", None), "serving_default", image)
+    finally:
+        batcher.stop()
+    assert answer["predictions"].shape == (1, 10)
+
+
 def test_a_request_larger_than_max_batch_size_is_refused(manager) -> None:
     batcher = batching.Batcher(batching.BatchingParameters(max_batch_size=2, num_batch_threads=1))
     batcher.start()
