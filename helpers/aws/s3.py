@@ -179,9 +179,11 @@ def upload_tree(local_dir: pathlib.Path | str, uri: str, *, client: S3Client) ->
     return len(files)
 
 
-def download_tree(uri: str, local_dir: pathlib.Path | str, *, client: S3Client) -> int:
+def download_tree(uri: str, local_dir: pathlib.Path | str, *, client: S3Client, only_changed: bool = False) -> int:
     """Download every object under the `uri` prefix into `local_dir`; returns how many were downloaded.
 
+    `only_changed` skips an object whose local copy has its size, as `aws s3 sync` does (which also
+    compares times): a mirror polled every few seconds fetches only what grew or is new.
     Raises AwsError, or ConfigError for a key that would land outside `local_dir`.
     """
     root = pathlib.Path(local_dir).resolve()
@@ -198,6 +200,8 @@ def download_tree(uri: str, local_dir: pathlib.Path | str, *, client: S3Client) 
             target = (root / relative).resolve()
             if not target.is_relative_to(root):
                 raise errors.ConfigError("uri", f"{SCHEME}{bucket}/{item['Key']}", f"would be written outside {root}")
+            if only_changed and target.is_file() and target.stat().st_size == item["Size"]:
+                continue
             download_file(f"{SCHEME}{bucket}/{item['Key']}", target, client=client)
             count += 1
     return count

@@ -136,7 +136,7 @@ def test_s3_sync_runs_the_stand_in_and_unknown_images_cannot_start(
         "image": "amazon/aws-cli:2",
         "restartPolicy": "Always",
         "command": ["sh", "-c"],
-        "args": ["aws s3 sync ..."],
+        "args": ['aws s3 sync ... && [ -f "$$1/_COMPLETE" ]'],
         "env": [{"name": "SOURCE", "value": "s3://bucket/models/mnist"}],
         "volumeMounts": [{"name": "models", "mountPath": "/models/mnist"}],
     }
@@ -147,3 +147,8 @@ def test_s3_sync_runs_the_stand_in_and_unknown_images_cannot_start(
     assert sidecar.process.argv[1:4] == ["-m", "helpers.local.node.s3sync", "s3://bucket/models/mnist"]
     assert sidecar.process.argv[4] == str(tmp_path / "pod" / "volumes" / "models")
     assert main.process is None and "no known entrypoint" in main.start_error
+    # TensorBoard's sidecar is a plain `aws s3 sync` loop (no completion marker): the stand-in mirrors.
+    logs = {**sync, "args": ['while true; do aws s3 sync "$$SOURCE" /logs; sleep 30; done']}
+    pod = _pod("tensorboard", "t", kaniko, initContainers=[logs], volumes=[{"name": "models", "emptyDir": {}}])
+    sidecar, _ = podplan.plan(pod, _context(settings, tmp_path, [pod]))
+    assert sidecar.process is not None and sidecar.process.argv[3:5] == ["--mirror", "s3://bucket/models/mnist"]

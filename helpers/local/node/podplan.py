@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from helpers import errors, settings as settings_module
+from helpers.aws import s3
 from helpers.local import containers, supervisor
 from helpers.local.node import addresses, clusterdns, podenv, shim
 
@@ -149,12 +150,19 @@ def _mounts(container: Mapping[str, Any], volume_paths: Mapping[str, pathlib.Pat
 def _sync_container(
     container: Mapping[str, Any], env: list[dict[str, str]], mounts: Mapping[str, pathlib.Path]
 ) -> dict[str, Any]:
-    """The `s3-sync` container as the node's boto3 stand-in: SOURCE (its s3:// env value) into its mount."""
+    """The `s3-sync` container as the node's boto3 stand-in: SOURCE (its s3:// env value) into its mount.
+
+    A script that checks the completion marker (serving's) syncs whole model versions; any other
+    (TensorBoard's `aws s3 sync` loop) mirrors the prefix.
+    """
     sources = [v["value"] for v in env if v["value"].startswith("s3://")]
     if not sources or not mounts:
         raise errors.ConfigError(container["name"], None, "an s3-sync container needs an s3:// env value and a mount")
     target = next(iter(mounts))
-    return {**container, "command": ["python", "-m", "helpers.local.node.s3sync", sources[0], target], "args": []}
+    script = " ".join(str(word) for word in [*(container.get("command") or []), *(container.get("args") or [])])
+    mode = [] if s3.COMPLETE_MARKER in script else ["--mirror"]
+    command = ["python", "-m", "helpers.local.node.s3sync", *mode, sources[0], target]
+    return {**container, "command": command, "args": []}
 
 
 def _names(text: str, context: PodContext) -> str:

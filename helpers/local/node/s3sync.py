@@ -1,10 +1,13 @@
 """The node's stand-in for the `s3-sync` sidecar (`aws s3 sync` in a loop), with boto3.
 
-Usage: `python -m helpers.local.node.s3sync s3://bucket/prefix TARGET_DIR`. Like the manifest's
-shell loop it copies each new top-level folder (a model version) into a hidden staging folder and,
-once the copy holds the version's completion marker and every file it lists (an upload still under
-way does not), renames it into place in one step, so a server polling TARGET_DIR never loads a half copy. S3 is
-whatever boto3 reaches (AWS_ENDPOINT_URL points it at moto on the test cluster).
+Usage: `python -m helpers.local.node.s3sync [--mirror] s3://bucket/prefix TARGET_DIR`.
+
+With `--mirror` it is plain `aws s3 sync` (TensorBoard's sidecar: new and grown event files).
+Without, like the serving manifest's shell loop, it copies each new top-level folder (a model
+version) into a hidden staging folder and, once the copy holds the version's completion marker and
+every file it lists (an upload still under way does not), renames it into place in one step, so a
+server polling TARGET_DIR never loads a half copy. S3 is whatever boto3 reaches (AWS_ENDPOINT_URL
+points it at moto on the test cluster).
 """
 
 from __future__ import annotations
@@ -59,16 +62,21 @@ def sync_once(source: str, target: pathlib.Path, *, client: S3Client) -> list[st
 
 def main(argv: list[str]) -> int:
     """Sync forever (until SIGTERM ends the process); returns 2 for bad arguments."""
+    mirror = argv[:1] == ["--mirror"]
+    argv = argv[1:] if mirror else argv
     if len(argv) != 2 or not argv[0].startswith("s3://"):
-        print("usage: python -m helpers.local.node.s3sync s3://bucket/prefix TARGET_DIR", file=sys.stderr)
+        print("usage: python -m helpers.local.node.s3sync [--mirror] s3://bucket/prefix TARGET_DIR", file=sys.stderr)
         return 2
     source, target = argv[0], pathlib.Path(argv[1])
     target.mkdir(parents=True, exist_ok=True)
     client = boto3.client("s3")
     while True:
         try:
-            for version in sync_once(source, target, client=client):
-                print(f"new model version {version}", flush=True)
+            if mirror:
+                s3.download_tree(source, target, client=client, only_changed=True)
+            else:
+                for version in sync_once(source, target, client=client):
+                    print(f"new model version {version}", flush=True)
         except (errors.HelpersError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as e:
             # A sidecar logs and tries again on its next round, as the manifest's shell loop does.
             print(f"sync failed, retrying: {e}", flush=True)
