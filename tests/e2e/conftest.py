@@ -26,6 +26,11 @@ NAMESPACE = "kubeflow-user-example-com"
 BUCKET = "mnist-e2e"
 # Seconds a TFJob may take with fast parameters on a busy 2-core machine (one takes about a minute).
 WAIT_S = 420.0
+# The training image's name: the node runs model/model.py whatever the tag (no image is pulled here).
+IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/kubeflow-mnist/train:e2e"
+# Notebook 03's fast parameters (tests/fast-params.yaml's, with the notebook's learning rate).
+FAST = {"num_workers": 2, "num_ps": 1, "train_steps": 40, "batch_size": 32, "learning_rate": 0.003,
+        "train_subset": 2000, "test_subset": 500}  # fmt: skip
 # Seconds for the node agent to register (it makes a certificate and compiles its bind shim first).
 REGISTER_TIMEOUT_S = 60.0
 # Keys moto accepts; AWS_ENDPOINT_URL (set by the fixture) keeps every call on loopback.

@@ -3,7 +3,8 @@
 Trainer makes the JobSet, JobSet the Jobs and the headless Service, the Job controller the pods, the node
 agent runs them; each task builds TF_CONFIG from JobSet's hostnames (model/tf_config.py) and reaches its
 peers by those names through the node's cluster DNS (the shim's getaddrinfo). The steps are the
-notebook's own calls with the fast parameters of test_train.py's TFJob, so the two accuracies compare.
+notebook's own calls with the fast parameters of notebook 03's TFJob in test_notebooks.py, so the two
+accuracies compare.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 
 from helpers import backends, settings as settings_module, training
 
-from .test_train import FAST, IMAGE
+from .conftest import FAST, IMAGE
 
 
 def test_notebook_03_trains_through_a_trainjob_on_the_real_trainer(
