@@ -52,39 +52,6 @@ SOURCE = r"""
 /* Addresses answered for one name at most (a headless Service's endpoints). */
 #define MAX_ANSWERS 32
 
-typedef int (*bind_fn)(int, const struct sockaddr *, socklen_t);
-
-int bind(int fd, const struct sockaddr *addr, socklen_t len) {
-    static bind_fn real_bind = NULL;
-    if (!real_bind) real_bind = (bind_fn)dlsym(RTLD_NEXT, "bind");
-    const char *pod_ip = getenv("KUBEFLOW_MNIST_POD_IP");
-    struct in_addr pod;
-    if (!pod_ip || !addr || inet_pton(AF_INET, pod_ip, &pod) != 1) return real_bind(fd, addr, len);
-    if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-        struct sockaddr_in copy;
-        memcpy(&copy, addr, sizeof copy);
-        uint32_t host = ntohl(copy.sin_addr.s_addr);
-        if (host == INADDR_ANY || host == INADDR_LOOPBACK) {
-            copy.sin_addr = pod;
-            return real_bind(fd, (struct sockaddr *)&copy, sizeof copy);
-        }
-    } else if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-        struct sockaddr_in6 copy;
-        memcpy(&copy, addr, sizeof copy);
-        if (IN6_IS_ADDR_UNSPECIFIED(&copy.sin6_addr) || IN6_IS_ADDR_LOOPBACK(&copy.sin6_addr)) {
-            /* ::ffff:127.0.0.N, the IPv4 pod address on a dual-stack socket. */
-            memset(&copy.sin6_addr, 0, sizeof copy.sin6_addr);
-            copy.sin6_addr.s6_addr[10] = 0xff;
-            copy.sin6_addr.s6_addr[11] = 0xff;
-            memcpy(&copy.sin6_addr.s6_addr[12], &pod, 4);
-            return real_bind(fd, (struct sockaddr *)&copy, sizeof copy);
-        }
-    }
-    return real_bind(fd, addr, len);
-}
-
-typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
-
 /* Whether the kernel's TCP table `table` has a listening socket (state 0A) on `local`, written the
    way the table writes it: the raw address words in hex, a colon, the port in hex. */
 static int listening(const char *table, const char *local) {
@@ -111,35 +78,57 @@ static int pod_listens(struct in_addr pod, unsigned port) {
     return listening("/proc/net/tcp", v4) || listening("/proc/net/tcp6", v6);
 }
 
-int connect(int fd, const struct sockaddr *addr, socklen_t len) {
-    static connect_fn real_connect = NULL;
-    if (!real_connect) real_connect = (connect_fn)dlsym(RTLD_NEXT, "connect");
+typedef int (*address_fn)(int, const struct sockaddr *, socklen_t);
+enum use { BINDING, CONNECTING };
+
+/* `addr` moved onto the pod's address into `out` (returns its length), or 0 to leave it as it is.
+   Binding: a wildcard or loopback address. Connecting: a loopback one where the pod listens. */
+static socklen_t moved(enum use use, const struct sockaddr *addr, socklen_t len, struct sockaddr_storage *out) {
     const char *pod_ip = getenv("KUBEFLOW_MNIST_POD_IP");
     struct in_addr pod;
-    if (!pod_ip || !addr || inet_pton(AF_INET, pod_ip, &pod) != 1) return real_connect(fd, addr, len);
+    if (!pod_ip || !addr || inet_pton(AF_INET, pod_ip, &pod) != 1) return 0;
     if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-        struct sockaddr_in copy;
-        memcpy(&copy, addr, sizeof copy);
-        if (ntohl(copy.sin_addr.s_addr) == INADDR_LOOPBACK && pod_listens(pod, ntohs(copy.sin_port))) {
-            copy.sin_addr = pod;
-            return real_connect(fd, (struct sockaddr *)&copy, sizeof copy);
-        }
-    } else if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-        struct sockaddr_in6 copy;
-        memcpy(&copy, addr, sizeof copy);
-        int mapped_loopback = IN6_IS_ADDR_V4MAPPED(&copy.sin6_addr) && copy.sin6_addr.s6_addr[12] == 127 &&
-                              copy.sin6_addr.s6_addr[13] == 0 && copy.sin6_addr.s6_addr[14] == 0 &&
-                              copy.sin6_addr.s6_addr[15] == 1;
-        if ((IN6_IS_ADDR_LOOPBACK(&copy.sin6_addr) || mapped_loopback) && pod_listens(pod, ntohs(copy.sin6_port))) {
-            memset(&copy.sin6_addr, 0, sizeof copy.sin6_addr);
-            copy.sin6_addr.s6_addr[10] = 0xff;
-            copy.sin6_addr.s6_addr[11] = 0xff;
-            memcpy(&copy.sin6_addr.s6_addr[12], &pod, 4);
-            return real_connect(fd, (struct sockaddr *)&copy, sizeof copy);
-        }
+        struct sockaddr_in *copy = (struct sockaddr_in *)out;
+        memcpy(copy, addr, sizeof *copy);
+        uint32_t host = ntohl(copy->sin_addr.s_addr);
+        int wanted = use == BINDING ? host == INADDR_ANY || host == INADDR_LOOPBACK
+                                    : host == INADDR_LOOPBACK && pod_listens(pod, ntohs(copy->sin_port));
+        if (!wanted) return 0;
+        copy->sin_addr = pod;
+        return sizeof *copy;
     }
-    return real_connect(fd, addr, len);
+    if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+        struct sockaddr_in6 *copy = (struct sockaddr_in6 *)out;
+        memcpy(copy, addr, sizeof *copy);
+        const uint8_t *bytes = copy->sin6_addr.s6_addr;
+        int loopback = IN6_IS_ADDR_LOOPBACK(&copy->sin6_addr) ||
+                       (IN6_IS_ADDR_V4MAPPED(&copy->sin6_addr) && bytes[12] == 127 && bytes[13] == 0 &&
+                        bytes[14] == 0 && bytes[15] == 1);
+        int wanted = use == BINDING ? IN6_IS_ADDR_UNSPECIFIED(&copy->sin6_addr) || loopback
+                                    : loopback && pod_listens(pod, ntohs(copy->sin6_port));
+        if (!wanted) return 0;
+        /* ::ffff:<pod IP>, the IPv4 pod address on a dual-stack socket. */
+        memset(&copy->sin6_addr, 0, sizeof copy->sin6_addr);
+        copy->sin6_addr.s6_addr[10] = 0xff;
+        copy->sin6_addr.s6_addr[11] = 0xff;
+        memcpy(&copy->sin6_addr.s6_addr[12], &pod, 4);
+        return sizeof *copy;
+    }
+    return 0;
 }
+
+/* bind() and connect(): the libc call, with the address moved onto the pod's where `moved` says so. */
+#define MOVING_OVERRIDE(name, use)                                                                    \
+    int name(int fd, const struct sockaddr *addr, socklen_t len) {                                    \
+        static address_fn real = NULL;                                                                \
+        if (!real) real = (address_fn)dlsym(RTLD_NEXT, #name);                                        \
+        struct sockaddr_storage copy;                                                                 \
+        socklen_t copied = moved(use, addr, len, &copy);                                              \
+        return copied ? real(fd, (struct sockaddr *)&copy, copied) : real(fd, addr, len);             \
+    }
+
+MOVING_OVERRIDE(bind, BINDING)
+MOVING_OVERRIDE(connect, CONNECTING)
 
 typedef int (*getaddrinfo_fn)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
 
