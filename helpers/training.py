@@ -15,7 +15,7 @@ import pathlib
 import re
 import sys
 import tempfile
-from typing import Any
+from typing import Any, Unpack
 
 import tqdm
 import yaml
@@ -90,7 +90,9 @@ def describe_job(job: manifests.Resource, *, settings: settings_module.Settings)
     return report.Report(f"{job['kind']} {name}", tuple(rows))
 
 
-def render_jobs(*, api: str, settings: settings_module.Settings, **parameters: Any) -> dict[str, manifests.Resource]:
+def render_jobs(
+    *, api: str, settings: settings_module.Settings, **parameters: Unpack[workloads.TrainingParameters]
+) -> dict[str, manifests.Resource]:
     """The training job for each API, by API ("tfjob", "trainjob"), from `workloads.tfjob`'s parameters.
 
     The one for `api` (the API that trains) must render: raises ConfigError naming the bad parameter.
