@@ -7,6 +7,7 @@ URL and, when the server answered, its HTTP status and `{"error": ...}` message.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any, TypedDict
@@ -30,17 +31,20 @@ class VersionStatus(TypedDict):
     status: dict[str, str]
 
 
+@dataclasses.dataclass(eq=False)
 class ServingError(errors.HelpersError):
     """Raised when a serving call fails: unreachable server, no answer in time, an HTTP error or a
-    response that is not what TF Serving sends; names the URL, the HTTP status (None when the server
-    did not answer) and the server's message."""
+    response that is not what TF Serving sends; names the URL, the HTTP status and the server's message."""
 
-    def __init__(self, url: str, message: str, *, status: int | None = None) -> None:
-        self.url = url
-        self.message = message
-        self.status = status
-        where = f" (HTTP {status})" if status is not None else ""
-        super().__init__(f"{url}{where}: {message}")
+    url: str
+    message: str
+    _: dataclasses.KW_ONLY
+    status: int | None = None
+    """The HTTP status, None when the server did not answer."""
+
+    def __str__(self) -> str:
+        where = f" (HTTP {self.status})" if self.status is not None else ""
+        return f"{self.url}{where}: {self.message}"
 
 
 class ServingClient:

@@ -6,6 +6,8 @@ status its `http_server.cc` picks for the code), so clients handle both servers 
 
 from __future__ import annotations
 
+import dataclasses
+
 from helpers import errors
 
 # tensorflow_serving/model_servers/http_server.cc ToHTTPStatusCode, code by code.
@@ -30,16 +32,20 @@ HTTP_STATUS = {
 }
 
 
+@dataclasses.dataclass(eq=False)
 class StatusError(errors.HelpersError):
     """Raised inside the local server when a request or a model load fails; carries TF Serving's
     canonical code (e.g. "INVALID_ARGUMENT") and the message the client will read."""
 
-    def __init__(self, code: str, message: str) -> None:
-        if code not in HTTP_STATUS or code == "OK":
-            raise ValueError(f"code must be a canonical error code other than OK, got {code!r}")
-        self.code = code
-        self.message = message
-        super().__init__(f"{code}: {message}")
+    code: str
+    message: str
+
+    def __post_init__(self) -> None:
+        if self.code not in HTTP_STATUS or self.code == "OK":
+            raise ValueError(f"code must be a canonical error code other than OK, got {self.code!r}")
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
     @property
     def http_status(self) -> int:
