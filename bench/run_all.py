@@ -4,7 +4,9 @@
    state folder (the local backend), timing each notebook and sampling the peak memory of
    everything the run starts (kernels, replicas, servers), then cleaning up.
 2. Training: bench/train_bench.py (one process vs the local parameter-server topology).
-3. Serving: bench/serving_bench.py (local TF Serving REST server vs a naive model.predict route).
+3. Serving: bench/serving_bench.py (our TF Serving REST server beside KServe 0.21's Python model
+   server and a naive model.predict route; KServe's virtual environment is made on the first run,
+   minutes and about 1 GiB under ~/.cache/kubeflow-mnist/bench).
 
 Writes bench/results/e2e.json (the other two write their own files) and prints a summary.
 """
