@@ -21,6 +21,7 @@ from helpers import errors, image, manifests, removal, report, routes, settings 
 from helpers.aws import access, credentials, ecr, identity, partition, s3, session as aws_session, setup as aws_setup
 from helpers.backends import base
 from helpers.cluster import (
+    _fetch,
     _kinds,
     access as cluster_access,
     apply,
@@ -150,6 +151,7 @@ class KubeflowBackend(base.Backend):
             builder_image=builder_image,
         )
         job = manifests.find(resources, "Job")
+        self._require_pod_account()
         # A Job's pod template cannot be changed, and a failed Job stays failed: start afresh.
         delete.delete([job], api=self.api, settings=self.settings)
         apply.apply(resources, api=self.api, settings=self.settings)
@@ -216,6 +218,7 @@ class KubeflowBackend(base.Backend):
         release (`training_apis.for_trainer`: Kubeflow 1.11's Trainer v2.1 has no runtimePatches).
         """
         name = job["metadata"]["name"]
+        self._require_pod_account()
         if job["kind"] == "TrainJob":
             self._trainjob_specs(job)
             fields = training_apis.trainjob_spec_fields(api=self.api, settings=self.settings)
@@ -228,6 +231,25 @@ class KubeflowBackend(base.Backend):
             if job["kind"] == "TrainJob":
                 return cluster_trainjob.wait_for_trainjob(name, api=self.api, settings=self.settings)
             return wait.wait_for_tfjob(name, api=self.api, settings=self.settings)
+
+    def _require_pod_account(self) -> None:
+        """Raise ConfigError naming 01 when the pods' ServiceAccount is missing.
+
+        Without it the job's controller is refused every pod (the ServiceAccount admission) and says
+        so only in its own events and logs: the wait would end in a bare timeout many minutes later.
+        """
+        account = self.settings.service_account
+        found = _fetch.get_or_none(
+            _kinds.by_name("ServiceAccount"), account, api=self.api, settings=self.settings,
+            namespace=self.settings.namespace, action="read",
+        )  # fmt: skip
+        if found is None:
+            raise errors.ConfigError(
+                "service_account",
+                account,
+                f"no ServiceAccount {self.settings.namespace}/{account} for the pods: run 01_aws_setup first "
+                "(its grant_access step creates it)",
+            )
 
     def _trainjob_specs(self, job: manifests.Resource) -> dict[str, dict[str, Any]]:
         """The replicas the installed runtime makes of `job`; raises ClusterError/ConfigError as `run_training`."""

@@ -62,6 +62,23 @@ def _tfjob(settings: settings_module.Settings, *, num_workers: int) -> dict[str,
     )
 
 
+@pytest.fixture
+def pods_account(fake_api: fake_api_module.FakeApiServer) -> None:
+    """01 has run: the pods' ServiceAccount is there (run_training checks it first)."""
+    fake_api.add("api/v1", "serviceaccounts", {"metadata": {"name": "mnist-workloads", "namespace": NAMESPACE}})
+
+
+def test_run_training_without_the_pods_account_names_01_before_submitting(
+    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
+) -> None:
+    """Its pods would be refused by the ServiceAccount admission, and the wait would only time out."""
+    settings = kubeflow_settings.model_copy(update={"bucket": "mnist-bucket"})
+    backend = backends.get(settings=settings)
+    with pytest.raises(errors.ConfigError, match="mnist-workloads for the pods: run 01_aws_setup first"):
+        backend.run_training(_tfjob(settings, num_workers=1))
+    assert not [call for call in fake_api.calls() if call["method"] != "GET" and "tfjobs" in call["path"]]
+
+
 def _add_chief_pod(fake_api: fake_api_module.FakeApiServer) -> None:
     """The chief's pod as the training operator labels it."""
     labels = {
@@ -73,6 +90,7 @@ def _add_chief_pod(fake_api: fake_api_module.FakeApiServer) -> None:
     fake_api.add("api/v1", "pods", {"metadata": metadata, "spec": {"containers": [{"name": "tensorflow"}]}})
 
 
+@pytest.mark.usefixtures("pods_account")
 def test_run_training_submits_a_tfjob_waits_and_passes_on_the_chief_log(
     kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
 ) -> None:
@@ -162,6 +180,7 @@ def test_training_api_follows_what_the_cluster_serves(
 
 
 @TRAINER_RBAC
+@pytest.mark.usefixtures("pods_account")
 def test_a_missing_runtime_stops_with_the_administrators_command(
     kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
 ) -> None:
@@ -176,6 +195,7 @@ def test_a_missing_runtime_stops_with_the_administrators_command(
 
 
 @TRAINER_RBAC
+@pytest.mark.usefixtures("pods_account")
 def test_run_training_submits_a_trainjob_waits_for_complete_and_reads_logs_by_jobset_labels(
     kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
 ) -> None:
@@ -215,6 +235,7 @@ def test_run_training_submits_a_trainjob_waits_for_complete_and_reads_logs_by_jo
 
 
 @TRAINER_RBAC
+@pytest.mark.usefixtures("pods_account")
 def test_a_failed_trainjob_is_a_clear_error(
     kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
 ) -> None:
@@ -231,6 +252,7 @@ def test_a_failed_trainjob_is_a_clear_error(
 
 
 @TRAINER_RBAC
+@pytest.mark.usefixtures("pods_account")
 def test_a_trainjob_whose_counts_the_installed_runtime_cannot_run_is_refused_before_submitting(
     kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
 ) -> None:
@@ -245,6 +267,7 @@ def test_a_trainjob_whose_counts_the_installed_runtime_cannot_run_is_refused_bef
 
 
 @TRAINER_RBAC
+@pytest.mark.usefixtures("pods_account")
 def test_a_runtime_this_identity_may_not_read_is_assumed_installed(
     kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
 ) -> None:
@@ -259,6 +282,7 @@ def test_a_runtime_this_identity_may_not_read_is_assumed_installed(
 
 
 @TRAINER_RBAC
+@pytest.mark.usefixtures("pods_account")
 def test_on_trainer_v2_1_the_trainjob_is_written_in_its_fields(
     kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
 ) -> None:
@@ -273,6 +297,7 @@ def test_on_trainer_v2_1_the_trainjob_is_written_in_its_fields(
     assert stored["spec"]["podTemplateOverrides"][0]["spec"] == {"serviceAccountName": settings.service_account}
 
 
+@pytest.mark.usefixtures("pods_account")
 def test_the_chiefs_lines_come_while_the_job_runs_not_only_when_its_status_changes(
     kubeflow_settings: settings_module.Settings,
     fake_api: fake_api_module.FakeApiServer,

@@ -138,6 +138,7 @@ def test_run_training_returns_the_operators_status_and_says_where_pods_are_gone(
     job = _tfjob(settings)
     status = {"conditions": _conditions("Created", "Succeeded"), "replicaStatuses": {"Chief": {"succeeded": 1}}}
     backend = backends.get(settings=settings)
+    backend.grant_access()  # as 01 does: run_training stops first without the pods' ServiceAccount
     lines: list[str] = []
     with _Operator(control_plane, settings.namespace, status):
         done = backend.run_training(job, on_line=lines.append)
@@ -150,11 +151,21 @@ def test_run_training_returns_the_operators_status_and_says_where_pods_are_gone(
 
 def test_a_failed_tfjob_is_a_clear_error(control_plane: cluster.Cluster, settings: settings_module.Settings) -> None:
     status = {"conditions": _conditions("Created", "Failed", message="chief OOMKilled")}
+    backend = backends.get(settings=settings)
+    backend.grant_access()
     with (
         _Operator(control_plane, settings.namespace, status),
         pytest.raises(errors.ClusterError, match="chief OOMKilled"),
     ):
+        backend.run_training(_tfjob(settings))
+
+
+def test_run_training_without_the_pods_account_names_01_on_the_real_server(
+    control_plane: cluster.Cluster, settings: settings_module.Settings
+) -> None:
+    with pytest.raises(errors.ConfigError, match="run 01_aws_setup first"):
         backends.get(settings=settings).run_training(_tfjob(settings))
+    assert _get(control_plane, TFJOBS.format(namespace=settings.namespace) + "/mnist-train") is None
 
 
 @pytest.fixture
