@@ -99,9 +99,13 @@ class KubeflowBackend(base.Backend):
 
     def grant_access(self) -> report.Report:
         """Apply the pods' own ServiceAccount (IRSA-annotated with `role_arn`) and, without a role, the
-        `aws-secret` Secret of long-lived keys; raises ConfigError for temporary credentials without a role."""
+        `aws-secret` Secret of long-lived keys (with one, delete a Secret an earlier run left); raises
+        ConfigError for temporary credentials without a role."""
         resources = credentials.pod_credentials(settings=self.settings, session=self.session)
         apply.apply(resources, api=self.api, settings=self.settings)
+        # With a role, long-lived keys left by an earlier run without one go: no pod reads them any more.
+        stale = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": credentials.SECRET_NAME}}
+        removed = delete.delete([stale], api=self.api, settings=self.settings) if self.settings.role_arn else []
         how = {
             "ServiceAccount": "IRSA role " + self.settings.role_arn if self.settings.role_arn else "no role",
             "Secret": "long-lived keys from your credentials",
@@ -113,6 +117,9 @@ class KubeflowBackend(base.Backend):
                 "applied",
             )
             for resource in resources
+        )
+        rows += tuple(
+            report.Row("Secret", f"{target} (its keys: the pods use the IRSA role)", "deleted") for target in removed
         )
         return report.Report("Credentials for the pods", rows)
 

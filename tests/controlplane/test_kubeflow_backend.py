@@ -65,12 +65,13 @@ def test_secret_is_applied_idempotently_and_never_shown(
     assert account is not None and "eks.amazonaws.com/role-arn" not in (account["metadata"].get("annotations") or {})
 
 
-def test_irsa_annotates_the_service_account_instead(
+def test_irsa_annotates_the_service_account_instead_and_removes_earlier_keys(
     control_plane: cluster.Cluster, settings: settings_module.Settings
 ) -> None:
+    backends.get(settings=settings).grant_access()  # an earlier run of 01 without a role: long-lived keys
     role = "arn:aws:iam::123456789012:role/mnist-pods"
     shown = backends.get(settings=settings.model_copy(update={"role_arn": role})).grant_access()
-    assert role in str(shown)
+    assert role in str(shown) and shown.status_of("Secret") == "deleted"
     account = _get(control_plane, f"/api/v1/namespaces/{settings.namespace}/serviceaccounts/mnist-workloads")
     assert account is not None and account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == role
     assert _get(control_plane, f"/api/v1/namespaces/{settings.namespace}/secrets/aws-secret") is None
