@@ -11,7 +11,6 @@ import os
 import pathlib
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tomllib
@@ -26,6 +25,7 @@ import pytest
 import yaml
 
 from helpers import data, manifests
+from helpers.local import ports
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 MODEL_PY = REPO / "model" / "model.py"
@@ -66,12 +66,6 @@ def data_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("data") / "mnist.npz"
     data.save_npz(data.Mnist(x_train, y_train, x_test, y_test), path)
     return str(path)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _final(stdout: str) -> dict[str, str]:
@@ -208,9 +202,9 @@ def test_s3_dirs_are_written_locally_and_synced(
 @pytest.mark.slow
 def test_parameter_server_topology_trains_and_exports(data_uri: str, tmp_path: pathlib.Path) -> None:
     cluster = {
-        "chief": [f"127.0.0.1:{_free_port()}"],
-        "ps": [f"127.0.0.1:{_free_port()}"],
-        "worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"],
+        "chief": [f"127.0.0.1:{ports.free_port()}"],
+        "ps": [f"127.0.0.1:{ports.free_port()}"],
+        "worker": [f"127.0.0.1:{ports.free_port()}", f"127.0.0.1:{ports.free_port()}"],
     }
     flags = [
         *FAST_FLAGS, "--data-uri", data_uri, "--tf-train-steps", "40", "--data-dir", str(tmp_path / "raw"),
