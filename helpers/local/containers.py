@@ -187,7 +187,7 @@ def translate(
 
     `assigned_ports` fixes the loopback port of some containerPorts (TFJob replicas whose
     addresses are already in TF_CONFIG); the others are picked. `bind_address` replaces
-    `0.0.0.0` (the node agent gives each pod its own 127.0.0.N); `object_store=False` keeps
+    `0.0.0.0` (the node agent gives each pod its own loopback address); `object_store=False` keeps
     `s3://` URIs for a real (or moto) S3. Raises ConfigError for a command with no local equivalent.
     """
     image = str(container.get("image", ""))
