@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from helpers import errors, settings as settings_module
-from helpers.cluster import _api, _fetch, _kinds, _poll
+from helpers.cluster import _api, _fetch, _kinds, _poll, trainjob
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ DELETE_OPTIONS = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolic
 # deletion waits until it wins that race (17 s measured, over 60 s under load). In the background the
 # TrainJob goes at once; its pods, found by JobSet's label, are then waited for instead.
 BACKGROUND = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
-BACKGROUND_KINDS = {"TrainJob": "jobset.sigs.k8s.io/jobset-name"}
+BACKGROUND_KINDS = {"TrainJob": trainjob.JOBSET_NAME_LABEL}
 
 
 class _Deleted(NamedTuple):

@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from kubernetes import client as k8s_client, config as k8s_config
 
 from helpers import settings as settings_module, workloads
@@ -28,9 +29,14 @@ BUCKET = "mnist-e2e"
 WAIT_S = 420.0
 # The training image's name: the node runs model/model.py whatever the tag (no image is pulled here).
 IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/kubeflow-mnist/train:e2e"
-# Notebook 03's fast parameters (tests/fast-params.yaml's, with the notebook's learning rate).
-FAST = {"num_workers": 2, "num_ps": 1, "train_steps": 40, "batch_size": 32, "learning_rate": 0.003,
-        "train_subset": 2000, "test_subset": 500}  # fmt: skip
+# The fast parameters every tier runs with; FAST is notebook 03's share of them, with the notebook's
+# learning rate (the file leaves it at its default).
+FAST_PARAMETERS = pathlib.Path(__file__).resolve().parents[1] / "fast-params.yaml"
+_TRAINING = workloads.TrainingParameters.__required_keys__ | workloads.TrainingParameters.__optional_keys__
+FAST = {
+    **{key: value for key, value in yaml.safe_load(FAST_PARAMETERS.read_text()).items() if key in _TRAINING},
+    "learning_rate": 0.003,
+}
 # Seconds for the node agent to register (it makes a certificate and compiles its bind shim first).
 REGISTER_TIMEOUT_S = 60.0
 # Keys moto accepts; AWS_ENDPOINT_URL (set by the fixture) keeps every call on loopback.

@@ -37,17 +37,16 @@ from kubernetes import client as k8s_client
 from helpers import image, pipeline, settings as settings_module, state
 from helpers.local.node import agent
 
-from .conftest import NAMESPACE, WAIT_S
+from .conftest import FAST_PARAMETERS, NAMESPACE, WAIT_S
 
 BUCKET = "mnist-notebooks-e2e"
 TENSORBOARD_CRD = "tensorboards.tensorboard.kubeflow.org"
-FAST_PARAMETERS = pathlib.Path(__file__).resolve().parents[1] / "fast-params.yaml"
 FIRST, REST = pipeline.NOTEBOOKS[:1], pipeline.NOTEBOOKS[1:]
 
 
 @dataclasses.dataclass(frozen=True)
 class Series:
-    """What the run left: each notebook's outcome, the executed notebooks and the series' settings."""
+    """What the run left: the executed notebooks by name, the series' settings, its run id and duration."""
 
     executed: dict[str, pathlib.Path]
     settings: settings_module.Settings

@@ -85,10 +85,15 @@ def _run_with_fault(
             fault()
             break
         time.sleep(0.5)
-    # The pods as last seen before the job ended: a failed TFJob's running pods are deleted at once.
+    # The pods as last seen before the job ended (a failed TFJob's running pods are deleted at once),
+    # their logs read again only when a pod or a restart count changed, not every second.
+    seen: list[str] = []
     while thread.is_alive() and time.monotonic() < deadline:
-        if report := _pods_report(core, job):
-            outcome["pods"] = report
+        pods = core.list_namespaced_pod(
+            NAMESPACE, label_selector=f"training.kubeflow.org/job-name={job['metadata']['name']}"
+        ).items
+        if pods and _states(pods) != seen:
+            seen, outcome["pods"] = _states(pods), _pods_report(core, pods)
         time.sleep(1)
     thread.join(WAIT_S)
     assert "fault_at_step" in outcome, "the job ended before the fault was injected"
@@ -97,11 +102,10 @@ def _run_with_fault(
     return outcome
 
 
-def _pods_report(core: k8s_client.CoreV1Api, job: dict[str, Any]) -> str:
-    """Each of the job's pods with its restarts and the last lines of its current and previous run, for a failure."""
+def _states(pods: list[Any]) -> list[str]:
+    """A line per container: its pod (uid, owner), phase, restarts and last exit code."""
     lines = []
-    selector = f"training.kubeflow.org/job-name={job['metadata']['name']}"
-    for pod in core.list_namespaced_pod(NAMESPACE, label_selector=selector).items:
+    for pod in pods:
         for status in pod.status.container_statuses or []:
             last = status.last_state.terminated
             lines.append(
@@ -109,14 +113,21 @@ def _pods_report(core: k8s_client.CoreV1Api, job: dict[str, Any]) -> str:
                 f"phase {pod.status.phase}, restarts {status.restart_count}, "
                 f"last exit {last.exit_code if last else None}"
             )
-            for previous in (True, False):
-                try:
-                    text = core.read_namespaced_pod_log(
-                        pod.metadata.name, NAMESPACE, previous=previous, tail_lines=15, _preload_content=False
-                    ).data.decode()
-                except k8s_client.ApiException as e:
-                    text = f"({e.status})"
-                lines.append(f"--- {'previous' if previous else 'current'} run:\n{text}")
+    return lines
+
+
+def _pods_report(core: k8s_client.CoreV1Api, pods: list[Any]) -> str:
+    """Each pod's state with the last lines of its current and previous run, for a failure."""
+    lines = [*_states(pods)]
+    for pod in pods:
+        for previous in (True, False):
+            try:
+                text = core.read_namespaced_pod_log(
+                    pod.metadata.name, NAMESPACE, previous=previous, tail_lines=15, _preload_content=False
+                ).data.decode()
+            except k8s_client.ApiException as e:
+                text = f"({e.status})"
+            lines.append(f"--- {pod.metadata.name}, {'previous' if previous else 'current'} run:\n{text}")
     return "\n".join(lines)
 
 
