@@ -14,7 +14,7 @@ class HelpersError(Exception):
     """Raised for any failure that `helpers` knows how to describe; the base of the others."""
 
 
-# The subclasses below are dataclasses: the generated __init__ keeps each error's structured fields,
+# The errors raised below are dataclasses: the generated __init__ keeps each error's structured fields,
 # and `__str__` writes the readable line from them. eq=False keeps an exception equal only to itself
 # (and hashable), as every other exception is.
 
@@ -52,8 +52,31 @@ class AwsError(HelpersError):
         return f"AWS {self.operation} failed ({self.code}): {self.message}{missing}"
 
 
+class ApiError(HelpersError):
+    """The base of the errors of an HTTP API, ClusterError (Kubernetes) and ServingError (TF Serving);
+    not raised itself.
+
+    Both carry the server's message and its HTTP status and read `<call> (HTTP <status>): <message>`.
+    It is not a dataclass: each subclass declares these fields after its own, so its positional
+    arguments stay in the order its callers write them.
+    """
+
+    message: str
+    """What went wrong and what to do, with the server's own words when it answered."""
+    status: int | None
+    """The HTTP status (None when the server did not answer): what callers test, e.g. 404 for absent."""
+
+    def _call(self) -> str:
+        """The failed call, as the message starts: "apply TFJob/mnist failed", a URL."""
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        where = f" (HTTP {self.status})" if self.status is not None else ""
+        return f"{self._call()}{where}: {self.message}"
+
+
 @dataclasses.dataclass(eq=False)
-class ClusterError(HelpersError):
+class ClusterError(ApiError):
     """Raised when the Kubernetes API refuses or fails a call; names the action, the object
     and the HTTP status."""
 
@@ -62,14 +85,12 @@ class ClusterError(HelpersError):
     target: str
     """The object or collection, e.g. `TFJob/mnist in namespace ns`."""
     message: str
-    """What went wrong and what to do, with the server's own words (e.g. the RBAC rule to ask for on a 403)."""
+    """What went wrong and what to do (e.g. the RBAC rule to ask for on a 403)."""
     _: dataclasses.KW_ONLY
     status: int | None = None
-    """The HTTP status (None when the server did not answer): what callers test, e.g. 404 for absent."""
 
-    def __str__(self) -> str:
-        where = f" (HTTP {self.status})" if self.status is not None else ""
-        return f"{self.action} {self.target} failed{where}: {self.message}"
+    def _call(self) -> str:
+        return f"{self.action} {self.target} failed"
 
 
 @dataclasses.dataclass(eq=False)

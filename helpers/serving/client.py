@@ -32,7 +32,7 @@ class VersionStatus(TypedDict):
 
 
 @dataclasses.dataclass(eq=False)
-class ServingError(errors.HelpersError):
+class ServingError(errors.ApiError):
     """Raised when a serving call fails: unreachable server, no answer in time, an HTTP error or a
     response that is not what TF Serving sends; names the URL, the HTTP status and the server's message."""
 
@@ -40,11 +40,9 @@ class ServingError(errors.HelpersError):
     message: str
     _: dataclasses.KW_ONLY
     status: int | None = None
-    """The HTTP status, None when the server did not answer."""
 
-    def __str__(self) -> str:
-        where = f" (HTTP {self.status})" if self.status is not None else ""
-        return f"{self.url}{where}: {self.message}"
+    def _call(self) -> str:
+        return self.url
 
 
 class ServingClient:
