@@ -88,13 +88,8 @@ def delete_repository(*, session: boto3.session.Session, name: str) -> bool:
     Raises AwsError when refused.
     """
     client = session.client("ecr")
-    try:
+    with failures.deleting(f"ECR repository {name}", not_found="RepositoryNotFoundException") as deletion:
         with failures.translated("ecr", "DeleteRepository"):
             client.delete_repository(repositoryName=name, force=True)
-    except errors.AwsError as e:
-        if e.code == "RepositoryNotFoundException":
-            logger.info("ECR repository %s is already gone", name)
-            return False
-        raise
-    logger.info("deleted ECR repository %s and its images", name)
-    return True
+        logger.info("deleted ECR repository %s and its images", name)
+    return not deletion.already_gone

@@ -7,6 +7,8 @@ escapes the package and an AccessDenied always says which permission to ask for.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import logging
 import re
 from collections.abc import Iterator
 
@@ -14,6 +16,8 @@ import boto3.exceptions
 import botocore.exceptions
 
 from helpers import errors
+
+logger = logging.getLogger(__name__)
 
 # Error codes that mean "the caller lacks a permission" across S3 (HEAD gives a bare 403), ECR and IAM.
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "403", "Forbidden", "UnauthorizedOperation"})
@@ -80,3 +84,27 @@ def translated(service: str, operation: str) -> Iterator[None]:
         if found:
             raise _build(service, found.group(2), found.group(1), str(e)) from e
         raise errors.AwsError(operation, type(e).__name__, str(e)) from e
+
+
+@dataclasses.dataclass
+class Deletion:
+    """What `deleting` saw: `already_gone` is True when AWS answered that the object was not there."""
+
+    already_gone: bool = False
+
+
+@contextlib.contextmanager
+def deleting(what: str, *, not_found: str) -> Iterator[Deletion]:
+    """Run the calls that delete `what`, where AWS's `not_found` code means it is already gone: done, not a failure.
+
+    That AwsError is logged and swallowed and the yielded Deletion's `already_gone` is set, so a clean-up
+    run twice succeeds twice; any other AwsError is raised.
+    """
+    deletion = Deletion()
+    try:
+        yield deletion
+    except errors.AwsError as e:
+        if e.code != not_found:
+            raise
+        logger.info("%s is already gone", what)
+        deletion.already_gone = True

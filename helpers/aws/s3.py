@@ -217,17 +217,12 @@ def delete_bucket(*, session: boto3.session.Session, bucket: str, owner: str = "
     """
     owner = owner or identity.caller_identity(session=session).account
     client = session.client("s3")
-    try:
+    with failures.deleting(f"bucket {bucket}", not_found="NoSuchBucket") as deletion:
         count = _delete_all_versions(client, bucket=bucket, owner=owner)
         with failures.translated("s3", "DeleteBucket"):
             client.delete_bucket(Bucket=bucket, ExpectedBucketOwner=owner)
-    except errors.AwsError as e:
-        if e.code == "NoSuchBucket":
-            logger.info("bucket %s is already gone", bucket)
-            return False
-        raise
-    logger.info("deleted bucket %s and %d object versions in it", bucket, count)
-    return True
+        logger.info("deleted bucket %s and %d object versions in it", bucket, count)
+    return not deletion.already_gone
 
 
 def _delete_all_versions(client: S3Client, *, bucket: str, owner: str) -> int:

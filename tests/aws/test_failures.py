@@ -100,3 +100,22 @@ def test_translated_turns_every_library_error_into_aws_error(
 def test_translated_lets_other_errors_through() -> None:
     with pytest.raises(KeyError), failures.translated("s3", "PutObject"):
         raise KeyError("not an AWS failure")
+
+
+def test_deleting_counts_not_found_as_already_gone(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO")
+    with failures.deleting("bucket b", not_found="NoSuchBucket") as deletion:
+        raise errors.AwsError("DeleteBucket", "NoSuchBucket", "The specified bucket does not exist")
+    assert deletion.already_gone
+    assert "bucket b is already gone" in caplog.text
+
+
+def test_deleting_raises_every_other_error() -> None:
+    with pytest.raises(errors.AwsError, match="AccessDenied"), failures.deleting("bucket b", not_found="NoSuchBucket"):
+        raise errors.AwsError("DeleteBucket", "AccessDenied", "Access Denied", permission="s3:DeleteBucket")
+
+
+def test_deleting_without_error_is_not_gone() -> None:
+    with failures.deleting("bucket b", not_found="NoSuchBucket") as deletion:
+        pass
+    assert not deletion.already_gone
