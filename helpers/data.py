@@ -46,7 +46,6 @@ NUM_CLASSES = 10
 # MNIST's split sizes: a subset larger than its split cannot be drawn.
 TRAIN_EXAMPLES = 60_000
 TEST_EXAMPLES = 10_000
-ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 # Download in 1 MiB reads and log progress every 10 %: the Keras file is about 11 MB.
 CHUNK_BYTES = 1 << 20
 PROGRESS_STEP_PERCENT = 10
@@ -63,6 +62,10 @@ class Mnist:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+
+
+# The names the arrays have in an .npz file: Mnist's fields, so the two cannot drift apart.
+ARRAYS = tuple(field.name for field in dataclasses.fields(Mnist))
 
 
 def default_cache_dir() -> pathlib.Path:
