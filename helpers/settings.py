@@ -16,6 +16,7 @@ from typing import Any, Literal
 import pydantic
 
 from helpers import errors, report, state
+from helpers.aws import partition
 
 ENV_PREFIX = "MNIST_"
 # Where a pod finds its service-account token; its presence means "inside a cluster".
@@ -27,9 +28,7 @@ API_PROBE_TIMEOUT_S = 1.0
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
-_ROLE_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]+$")
 
 
 def _default_state_dir() -> pathlib.Path:
@@ -105,7 +104,7 @@ class Settings(pydantic.BaseModel):
     @pydantic.field_validator("bucket")
     @classmethod
     def _bucket(cls, value: str) -> str:
-        if value and (not _BUCKET.match(value) or ".." in value):
+        if value and not partition.is_bucket_name(value):
             raise ValueError("is not a valid S3 bucket name (3-63 lower-case letters, digits, '.', '-')")
         return value
 
@@ -119,7 +118,7 @@ class Settings(pydantic.BaseModel):
     @pydantic.field_validator("role_arn")
     @classmethod
     def _role_arn(cls, value: str) -> str:
-        if value and not _ROLE_ARN.match(value):
+        if value and not partition.is_role_arn(value):
             raise ValueError("is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)")
         return value
 

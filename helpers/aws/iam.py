@@ -32,10 +32,8 @@ NOTEBOOK_POLICY_TEMPLATE = manifests.MANIFESTS_DIR / "notebook-iam-policy.json"
 ROLE_STATEMENTS = frozenset({"SeeTheRolesPolicies", "AttachOnlyThePodsPolicyToTheRole"})
 # IAM keeps at most 5 versions of a managed policy; a 6th needs an old one deleted first.
 MAX_POLICY_VERSIONS = 5
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _REPOSITORY_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:ecr:[a-z0-9-]+:[0-9]{12}:repository/[a-z0-9._/-]+")
 _POLICY_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:policy/[\w+=,.@-]{1,128}")
-_ROLE_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +50,7 @@ def policy_document(*, partition: str, bucket: str, repository_arns: Sequence[st
     # The values are pasted into JSON text, so each is checked to hold nothing but its own kind of name.
     if partition not in partition_module.DNS_SUFFIX:
         raise errors.ConfigError("partition", partition, f"is not one of {sorted(partition_module.DNS_SUFFIX)}")
-    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+    if not partition_module.is_bucket_name(bucket):
         raise errors.ConfigError("bucket", bucket, "is not a valid S3 bucket name")
     if not repository_arns:
         raise errors.ConfigError("repository_arn", repository_arns, "at least one repository is needed")
@@ -78,7 +76,7 @@ def notebook_policy_document(
     policy_document(partition=partition, bucket=bucket, repository_arns=repository_arns)
     if not _POLICY_ARN.fullmatch(pods_policy_arn):
         raise errors.ConfigError("pods_policy_arn", pods_policy_arn, "is not an IAM policy ARN")
-    if role_arn and not _ROLE_ARN.fullmatch(role_arn):
+    if role_arn and not partition_module.is_role_arn(role_arn):
         raise errors.ConfigError("role_arn", role_arn, "is not an IAM role ARN")
     values = {
         "partition": partition,

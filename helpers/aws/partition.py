@@ -1,4 +1,5 @@
-"""Partition-aware AWS names: ARNs, ECR hosts and repository URIs for `aws`, `aws-cn` and `aws-us-gov`.
+"""Partition-aware AWS names: ARNs, ECR hosts and repository URIs for `aws`, `aws-cn` and `aws-us-gov`,
+and the checks of bucket names and role ARNs that settings and the IAM policies share.
 
 Pure functions with no AWS calls, because the China regions (cn-north-1, cn-northwest-1) use
 `arn:aws-cn:` and `*.amazonaws.com.cn` and a hard-coded `arn:aws:` breaks there.
@@ -17,6 +18,10 @@ DNS_SUFFIX = {"aws": "amazonaws.com", "aws-cn": "amazonaws.com.cn", "aws-us-gov"
 _ACCOUNT = re.compile(r"[0-9]{12}")
 # S3's limit on bucket name length.
 MAX_BUCKET_NAME_LENGTH = 63
+# S3's bucket names: 3-63 lower-case letters, digits, '.' and '-', starting and ending with a letter or digit.
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# IAM's role ARNs: `role/`, an optional path of `/`-ended parts, then a name of at most 64 characters.
+_ROLE_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}")
 
 
 def partition_for(region: str) -> str:
@@ -34,6 +39,16 @@ def arn(service: str, resource: str, *, partition: str, region: str = "", accoun
     if partition not in DNS_SUFFIX:
         raise errors.ConfigError("partition", partition, f"is not one of {sorted(DNS_SUFFIX)}")
     return f"arn:{partition}:{service}:{region}:{account}:{resource}"
+
+
+def is_bucket_name(name: str) -> bool:
+    """True when `name` is a valid S3 bucket name (3-63 characters of a-z, 0-9, '.', '-'; no "..")."""
+    return _BUCKET_NAME.fullmatch(name) is not None and ".." not in name
+
+
+def is_role_arn(value: str) -> bool:
+    """True when `value` is an IAM role ARN in any partition (`arn:aws:iam::123456789012:role/NAME`)."""
+    return _ROLE_ARN.fullmatch(value) is not None
 
 
 def bucket_arn(bucket: str, *, partition: str) -> str:

@@ -77,6 +77,42 @@ def test_default_bucket_name_is_readable_and_deterministic() -> None:
     assert partition.default_bucket_name(conftest.ACCOUNT, "us-west-2", "mnist") == name
 
 
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("mnist-data", True),
+        ("my.bucket.1", True),
+        ("a" * 63, True),
+        ("ab", False),
+        ("a" * 64, False),
+        ("Bad_Bucket", False),
+        ("a..b", False),
+        ("-mnist", False),
+        ("mnist-data\n", False),
+        ('x", "Resource": "*', False),
+    ],
+)
+def test_is_bucket_name(name: str, valid: bool) -> None:
+    assert partition.is_bucket_name(name) is valid
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        (f"arn:aws:iam::{conftest.ACCOUNT}:role/mnist-irsa", True),
+        (f"arn:aws-cn:iam::{conftest.ACCOUNT}:role/service/eks/mnist-irsa", True),
+        (f"arn:aws-us-gov:iam::{conftest.ACCOUNT}:role/{'r' * 64}", True),
+        (f"arn:aws:iam::{conftest.ACCOUNT}:role/{'r' * 65}", False),
+        (f"arn:aws:iam::{conftest.ACCOUNT}:role/path/", False),
+        (f"arn:aws:iam::{conftest.ACCOUNT}:user/someone", False),
+        (f"arn:aws:iam::{conftest.ACCOUNT}:role/mnist-irsa\n", False),
+        ("role/foo", False),
+    ],
+)
+def test_is_role_arn(value: str, valid: bool) -> None:
+    assert partition.is_role_arn(value) is valid
+
+
 @pytest.mark.parametrize("app_name", ["a" * 63, "xn--label", "sthree-x", "-"])
 def test_default_bucket_name_edge_cases_are_valid(app_name: str) -> None:
     name = partition.default_bucket_name(conftest.ACCOUNT, "cn-northwest-1", app_name)
