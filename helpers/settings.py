@@ -11,6 +11,7 @@ import os
 import pathlib
 import re
 import socket
+from collections.abc import Callable
 from typing import Any, Literal
 
 import pydantic
@@ -29,6 +30,11 @@ API_PROBE_TIMEOUT_S = 1.0
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+$")
 _REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
+# Settings that name an AWS object, checked by the rule the IAM policies use too; empty means "not given".
+_AWS_NAME_CHECKS: dict[str, tuple[Callable[[str], bool], str]] = {
+    "bucket": (partition.is_bucket_name, "is not a valid S3 bucket name (3-63 lower-case letters, digits, '.', '-')"),
+    "role_arn": (partition.is_role_arn, "is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"),
+}
 
 
 def _default_state_dir() -> pathlib.Path:
@@ -101,11 +107,12 @@ class Settings(pydantic.BaseModel):
             raise ValueError("is not an AWS region name such as us-west-2 or cn-northwest-1")
         return value
 
-    @pydantic.field_validator("bucket")
+    @pydantic.field_validator(*_AWS_NAME_CHECKS)
     @classmethod
-    def _bucket(cls, value: str) -> str:
-        if value and not partition.is_bucket_name(value):
-            raise ValueError("is not a valid S3 bucket name (3-63 lower-case letters, digits, '.', '-')")
+    def _aws_name(cls, value: str, info: pydantic.ValidationInfo) -> str:
+        is_valid, problem = _AWS_NAME_CHECKS[info.field_name or ""]
+        if value and not is_valid(value):
+            raise ValueError(problem)
         return value
 
     @pydantic.field_validator("repository", "ui_repository")
@@ -113,13 +120,6 @@ class Settings(pydantic.BaseModel):
     def _repository(cls, value: str) -> str:
         if not _REPOSITORY.match(value) or len(value) > 256:
             raise ValueError("is not a valid ECR repository name (lower-case, '/', '.', '_', '-')")
-        return value
-
-    @pydantic.field_validator("role_arn")
-    @classmethod
-    def _role_arn(cls, value: str) -> str:
-        if value and not partition.is_role_arn(value):
-            raise ValueError("is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)")
         return value
 
     @pydantic.field_validator("wait_timeout_s", "stop_grace_s", "api_backoff_s")
