@@ -20,6 +20,7 @@ with UNAVAILABLE (503). The batching parameters file is the text proto TF Servin
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import dataclasses
 import itertools
 import os
@@ -97,7 +98,7 @@ def parse_batching_parameters(text: str, *, source: str = "batching parameters")
 
 @dataclasses.dataclass
 class _Task:
-    """One request waiting in the queue, and where its answer goes."""
+    """One request waiting in the queue, and the future its answer goes to."""
 
     key: tuple[Any, ...]
     served: savedmodel.LoadedVersion
@@ -105,15 +106,26 @@ class _Task:
     inputs: Mapping[str, np.ndarray]
     rows: int
     enqueued_s: float
-    done: threading.Event = dataclasses.field(default_factory=threading.Event)
-    outputs: dict[str, np.ndarray] | None = None
-    # Any exception, not only StatusError: the request thread re-raises it, so a model's unexpected
-    # failure is the same 500 as unbatched, and the batch thread lives on.
-    error: Exception | None = None
+    # Gets the outputs, or any exception, not only StatusError: the request re-raises it, so a
+    # model's unexpected failure is the same 500 as unbatched, and the batch thread lives on.
+    future: concurrent.futures.Future[dict[str, np.ndarray]] = dataclasses.field(
+        default_factory=concurrent.futures.Future
+    )
+
+
+def batch_rows(inputs: Mapping[str, np.ndarray]) -> int | None:
+    """The inputs' common first (batch) dimension, or None when they have none and cannot be
+    joined with others (TF Serving's batching session runs such tensors on their own)."""
+    rows = {array.shape[0] if array.ndim else None for array in inputs.values()}
+    if len(rows) != 1:
+        return None
+    (size,) = rows
+    return size
 
 
 class Batcher:
-    """Runs predict requests in batches on `num_batch_threads` threads (started by `start`)."""
+    """Runs predict requests in batches on `num_batch_threads` threads (started by `start`); requests
+    come in through `submit` and get a future of their outputs."""
 
     def __init__(self, parameters: BatchingParameters) -> None:
         self.parameters = parameters
@@ -138,48 +150,43 @@ class Batcher:
         for thread in self._threads:
             thread.join()
         for task in self._queue:
-            task.error = status.StatusError("UNAVAILABLE", "the server is shutting down")
-            task.done.set()
+            if task.future.set_running_or_notify_cancel():
+                task.future.set_exception(status.StatusError("UNAVAILABLE", "the server is shutting down"))
 
-    def predict(
-        self, served: savedmodel.LoadedVersion, signature_name: str, inputs: Mapping[str, np.ndarray]
-    ) -> dict[str, np.ndarray]:
-        """`served.predict(signature_name, inputs)`, run in a batch with other requests where it can be.
+    def submit(
+        self, served: savedmodel.LoadedVersion, signature_name: str, inputs: Mapping[str, np.ndarray], *, rows: int
+    ) -> concurrent.futures.Future[dict[str, np.ndarray]]:
+        """Queue `served.predict(signature_name, inputs)` to run in a batch with other requests.
 
-        Inputs without one common first (batch) dimension cannot be joined and run on their own,
-        as TF Serving's batching session does for tensors it cannot batch.
+        Args:
+            rows: the inputs' batch dimension (`batch_rows(inputs)`).
+        Returns:
+            The future of the outputs: this request's rows of every output, or the batch's error.
+        Raises:
+            StatusError: INVALID_ARGUMENT past max_batch_size rows, UNAVAILABLE when the queue is full.
         """
-        rows = {array.shape[0] if array.ndim else None for array in inputs.values()}
-        if len(rows) != 1 or None in rows or not self._threads:
-            return served.predict(signature_name, inputs)
-        (size,) = rows
-        assert size is not None
         limit = self.parameters.max_batch_size
-        if size > limit:
+        if rows > limit:
             raise status.StatusError(
-                "INVALID_ARGUMENT", f"Task size {size} is larger than maximum input batch size {limit}"
+                "INVALID_ARGUMENT", f"Task size {rows} is larger than maximum input batch size {limit}"
             )
         key = (
             id(served),
             signature_name,
             tuple(sorted((name, array.dtype.str, array.shape[1:]) for name, array in inputs.items())),
         )
-        task = _Task(key, served, signature_name, inputs, size, time.monotonic())
+        task = _Task(key, served, signature_name, inputs, rows, time.monotonic())
         with self._changed:
             if self._stopping:
                 raise status.StatusError("UNAVAILABLE", "the server is shutting down")
-            if self._queued_rows + size > self.parameters.max_enqueued_batches * limit:
+            if self._queued_rows + rows > self.parameters.max_enqueued_batches * limit:
                 raise status.StatusError(
                     "UNAVAILABLE", "The batch scheduling queue to which this task was submitted is full"
                 )
             self._queue.append(task)
-            self._queued_rows += size
+            self._queued_rows += rows
             self._changed.notify()
-        task.done.wait()
-        if task.error is not None:
-            raise task.error
-        assert task.outputs is not None
-        return task.outputs
+        return task.future
 
     def _run(self) -> None:
         while True:
@@ -219,7 +226,11 @@ class Batcher:
 
 
 def _run_batch(batch: list[_Task]) -> None:
-    """Run the tasks as one call and hand each its rows (or the batch's error); returns None."""
+    """Run the tasks as one call and hand each its rows (or the batch's error); returns None.
+    Tasks whose request was cancelled meanwhile (its client left) are dropped first."""
+    batch = [task for task in batch if task.future.set_running_or_notify_cancel()]
+    if not batch:
+        return
     first = batch[0]
     try:
         if len(batch) == 1:
@@ -229,12 +240,10 @@ def _run_batch(batch: list[_Task]) -> None:
             outputs = _split(first.served.predict(first.signature_name, joined), [task.rows for task in batch])
     except Exception as e:
         for task in batch:
-            task.error = e
-            task.done.set()
+            task.future.set_exception(e)
         return
     for task, result in zip(batch, outputs, strict=True):
-        task.outputs = result
-        task.done.set()
+        task.future.set_result(result)
 
 
 def _split(outputs: Mapping[str, np.ndarray], sizes: list[int]) -> list[dict[str, np.ndarray]]:

@@ -1,20 +1,22 @@
 """`python -m helpers.serving.server`: the local stand-in for `tensorflow_model_server`.
 
 It takes the flags of the serving Deployment's container, so the local backend runs the
-manifest's args unchanged, answers TensorFlow Serving's REST API on loopback with waitress, and
-keeps the newest good version under --model_base_path serving. It has no gRPC endpoint.
+manifest's args unchanged, answers TensorFlow Serving's REST API on loopback from uvicorn's event
+loop, and keeps the newest good version under --model_base_path serving. It has no gRPC endpoint.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import logging
 import os
 import pathlib
+import socket
 import sys
 
 import tensorflow as tf
-import waitress
+import uvicorn
 
 from helpers import errors
 from helpers.serving import api, batching, metrics, versions
@@ -23,12 +25,13 @@ logger = logging.getLogger(__name__)
 
 # Largest request body accepted with a JSON 413 beyond it: ~2,000 MNIST images as JSON floats.
 DEFAULT_MAX_BODY_BYTES = 32 * 2**20
-# waitress refuses bodies past this multiple of the limit before reading them (plain-text 413),
-# so an oversized upload is never buffered whole.
-WAITRESS_BODY_FACTOR = 4
 # TF Serving's default for --rest_api_num_threads is 4 per CPU; threads past 16 only add GIL
 # contention in a Python server.
 DEFAULT_THREADS = min(16, 4 * (os.cpu_count() or 1))
+# Seconds requests in flight get to finish after SIGTERM; within the 30 s a pod is given to stop.
+GRACEFUL_SHUTDOWN_S = 5
+# Connections the kernel queues before they are accepted (uvicorn's default).
+BACKLOG = 2048
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,7 +50,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds between scans for new versions; 0 scans once at start",
     )
     parser.add_argument("--rest_api_timeout_in_ms", type=int, default=30000, help="predict deadline (504 past it)")
-    parser.add_argument("--rest_api_num_threads", type=int, default=DEFAULT_THREADS, help="request threads")
+    parser.add_argument(
+        "--rest_api_num_threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help="threads running the predicts not batched (and parsing large bodies); HTTP runs on one event loop",
+    )
     parser.add_argument(
         "--tensorflow_intra_op_parallelism", type=int, default=0, help="threads per op; 0: TensorFlow picks"
     )
@@ -121,6 +129,34 @@ def _batcher(args: argparse.Namespace) -> batching.Batcher | None:
     return batching.Batcher(parameters)
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port; raises OSError when it cannot be bound."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(BACKLOG)
+    except OSError:
+        listener.close()
+        raise
+    return listener
+
+
+def _uvicorn_config(app: api.App) -> uvicorn.Config:
+    """uvicorn on uvloop with httptools' parser, quiet, and with our own Server header."""
+    return uvicorn.Config(
+        app,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the server until interrupted; returns the exit code (2 for bad flags, 1 if it cannot bind)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -144,11 +180,13 @@ def main(argv: list[str] | None = None) -> int:
     manager.poll()
     if args.file_system_poll_wait_seconds > 0:
         manager.start(interval_s=args.file_system_poll_wait_seconds)
+    executor = concurrent.futures.ThreadPoolExecutor(args.rest_api_num_threads, thread_name_prefix="rest")
     app = api.create_app(
         manager=manager,
         monitoring=monitoring,
         max_body_bytes=args.rest_api_max_body_bytes,
         timeout_s=args.rest_api_timeout_in_ms / 1000,
+        executor=executor,
         batcher=batcher,
     )
     if batcher is not None:
@@ -157,14 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     if monitoring.enable:
         logger.info("Prometheus metrics on %s", monitoring.path)
     try:
-        waitress.serve(
-            app,
-            host=args.rest_api_host,
-            port=args.rest_api_port,
-            threads=args.rest_api_num_threads,
-            max_request_body_size=WAITRESS_BODY_FACTOR * args.rest_api_max_body_bytes,
-            ident="tensorflow-serving-local",
-        )
+        with _bind(args.rest_api_host, args.rest_api_port) as listener:
+            uvicorn.Server(_uvicorn_config(app)).run(sockets=[listener])
     except OSError as e:
         logger.error("cannot serve on %s:%d: %s", args.rest_api_host, args.rest_api_port, e)
         return 1
@@ -172,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         manager.stop()
         if batcher is not None:
             batcher.stop()
+        executor.shutdown(cancel_futures=True)
     return 0
 
 

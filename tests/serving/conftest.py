@@ -1,21 +1,21 @@
-"""Fixtures for the serving tests: two exported model versions, an in-process app, a real server
-(tests/model_server.py)."""
+"""Fixtures for the serving tests: two exported model versions, an in-process app and a client that
+calls it, a real server (tests/model_server.py)."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import pathlib
 import shutil
 from collections.abc import Callable, Iterator
 
-import flask
-import flask.testing
 import keras
 import numpy as np
 import pytest
 
 from helpers.serving import api, export, metrics, versions
 from tests import model_server
+from tests.serving import app_client
 
 MODEL_NAME = model_server.MODEL_NAME
 # TF Serving's gRPC port flag, which the local server accepts and names in its log as not served.
@@ -96,21 +96,28 @@ def manager(base_path: pathlib.Path) -> Iterator[versions.VersionManager]:
 
 
 @pytest.fixture
-def app(manager: versions.VersionManager) -> flask.Flask:
-    """The REST app with metrics on, a small body limit and exceptions propagated (no silent 500s)."""
+def executor() -> Iterator[concurrent.futures.ThreadPoolExecutor]:
+    """The thread pool the app runs unbatched predicts on."""
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        yield pool
+
+
+@pytest.fixture
+def app(manager: versions.VersionManager, executor: concurrent.futures.Executor) -> api.App:
+    """The REST app with metrics on and a small body limit."""
     return api.create_app(
         manager=manager,
         monitoring=metrics.MonitoringConfig(enable=True, path=METRICS_PATH),
         max_body_bytes=TEST_BODY_LIMIT,
         timeout_s=30.0,
-        test_config={"TESTING": True},
+        executor=executor,
     )
 
 
 @pytest.fixture
-def client(app: flask.Flask) -> flask.testing.FlaskClient:
-    """Flask's test client for `app`."""
-    return app.test_client()
+def client(app: api.App) -> app_client.Client:
+    """A client calling `app` in-process."""
+    return app_client.Client(app)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from helpers.serving import api, metrics
+from tests.serving.app_client import Client
 
 MODEL = "/v1/models/mnist"
 
@@ -98,14 +100,48 @@ def test_errors_are_json_with_tf_serving_codes(client, method, path, body, code,
     assert message in answer.json["error"]
 
 
-def test_a_slow_predict_is_a_deadline_error(manager) -> None:
-    slow = api.create_app(
-        manager=manager,
-        monitoring=metrics.MonitoringConfig(),
-        max_body_bytes=2**20,
-        timeout_s=1e-6,
-        test_config={"TESTING": True},
-    ).test_client()
+def test_a_chunked_body_past_the_limit_gets_a_json_413(app, client) -> None:
+    chunk = b" " * (app.max_body_bytes // 4)
+    answer = client.request("POST", f"{MODEL}:predict", [chunk] * 5, declare_length=False)
+    assert answer.status_code == 413
+    assert f"larger than the server's limit of {app.max_body_bytes} bytes" in answer.json["error"]
+
+
+def test_a_declared_length_past_the_limit_is_refused_before_the_body_is_read(app) -> None:
+    async def receive() -> dict:
+        raise AssertionError("the body was read")
+
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": f"{MODEL}:predict",
+        "headers": [(b"content-length", str(app.max_body_bytes + 1).encode())],
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 413
+
+
+def test_head_answers_like_get_without_a_body(client) -> None:
+    answer = client.request("HEAD", MODEL)
+    assert (answer.status_code, answer.data) == (200, b"")
+    assert answer.headers["content-length"] == str(len(client.get(MODEL).data))
+
+
+def test_a_slow_predict_is_a_deadline_error(manager, executor) -> None:
+    slow = Client(
+        api.create_app(
+            manager=manager,
+            monitoring=metrics.MonitoringConfig(),
+            max_body_bytes=2**20,
+            timeout_s=1e-6,
+            executor=executor,
+        )
+    )
     answer = slow.post(f"{MODEL}:predict", json={"inputs": _pixels(50)})
     assert answer.status_code == 504
     assert "rest_api_timeout_in_ms" in answer.json["error"]

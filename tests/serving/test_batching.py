@@ -11,6 +11,7 @@ import pytest
 
 from helpers import errors
 from helpers.serving import api, batching, metrics, savedmodel, status
+from tests.serving.app_client import Client
 
 MODEL = "/v1/models/mnist"
 
@@ -49,6 +50,13 @@ def test_unsupported_batching_parameters_are_config_errors(text: str) -> None:
         batching.parse_batching_parameters(text)
 
 
+def _predict(batcher: batching.Batcher, served, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """What a request gets: its outputs, or the batch's error raised."""
+    rows = batching.batch_rows(inputs)
+    assert rows is not None
+    return batcher.submit(served, "serving_default", inputs, rows=rows).result(30)
+
+
 class _Recording:
     """A version whose predict records the batch sizes it is called with and waits at a gate, so
     the test decides which requests queue up behind a running batch."""
@@ -74,10 +82,10 @@ def test_queued_requests_run_as_one_batch_and_get_their_own_rows(manager, export
     requests = [rng.random((size, 28, 28), dtype=np.float32) for size in (1, 2, 1, 3)]
     try:
         with concurrent.futures.ThreadPoolExecutor(len(requests)) as pool:
-            first = pool.submit(batcher.predict, recording, "serving_default", {"x": requests[0]})
+            first = pool.submit(_predict, batcher, recording, {"x": requests[0]})
             while not recording.calls:  # the first request is running; the others queue behind it
                 threading.Event().wait(0.01)
-            rest = [pool.submit(batcher.predict, recording, "serving_default", {"x": x}) for x in requests[1:]]
+            rest = [pool.submit(_predict, batcher, recording, {"x": x}) for x in requests[1:]]
             while batcher._queued_rows < 6:
                 threading.Event().wait(0.01)
             recording.gate.set()
@@ -105,8 +113,8 @@ def test_an_unexpected_error_reaches_the_request_and_the_batch_thread_lives_on(m
     image = {"x": np.zeros((1, 28, 28), "f")}
     try:
         with pytest.raises(RuntimeError, match="the model broke"):
-            batcher.predict(_Failing(), "serving_default", image)
-        answer = batcher.predict(manager.servable("mnist", None), "serving_default", image)
+            _predict(batcher, _Failing(), image)
+        answer = _predict(batcher, manager.servable("mnist", None), image)
     finally:
         batcher.stop()
     assert answer["predictions"].shape == (1, 10)
@@ -117,7 +125,7 @@ def test_a_request_larger_than_max_batch_size_is_refused(manager) -> None:
     batcher.start()
     try:
         with pytest.raises(status.StatusError, match="larger than maximum input batch size 2") as raised:
-            batcher.predict(manager.servable("mnist", None), "serving_default", {"x": np.zeros((3, 28, 28), "f")})
+            _predict(batcher, manager.servable("mnist", None), {"x": np.zeros((3, 28, 28), "f")})
     finally:
         batcher.stop()
     assert raised.value.code == "INVALID_ARGUMENT"
@@ -129,20 +137,18 @@ def test_outputs_that_are_not_batch_major_are_an_internal_error() -> None:
     assert raised.value.code == "INTERNAL"
 
 
-def test_the_app_answers_the_same_with_batching(manager, exported, images) -> None:
+def test_the_app_answers_the_same_with_batching(manager, executor, exported, images) -> None:
     batcher = batching.Batcher(batching.BatchingParameters())
     batcher.start()
-    app = api.create_app(
-        manager=manager,
-        monitoring=metrics.MonitoringConfig(),
-        max_body_bytes=1 << 20,
-        timeout_s=30.0,
-        batcher=batcher,
-        test_config={"TESTING": True},
-    )
-    plain = api.create_app(
-        manager=manager, monitoring=metrics.MonitoringConfig(), max_body_bytes=1 << 20, timeout_s=30.0
-    )
+    settings = {
+        "manager": manager,
+        "monitoring": metrics.MonitoringConfig(),
+        "max_body_bytes": 1 << 20,
+        "timeout_s": 30.0,
+        "executor": executor,
+    }
+    app = Client(api.create_app(**settings, batcher=batcher))
+    plain = Client(api.create_app(**settings))
     bodies = [
         {"instances": images.tolist()},
         {"inputs": {"x": images.tolist()}},
@@ -152,8 +158,8 @@ def test_the_app_answers_the_same_with_batching(manager, exported, images) -> No
     ]
     try:
         for body in bodies:
-            batched = app.test_client().post(f"{MODEL}:predict", json=body)
-            alone = plain.test_client().post(f"{MODEL}:predict", json=body)
+            batched = app.post(f"{MODEL}:predict", json=body)
+            alone = plain.post(f"{MODEL}:predict", json=body)
             assert (batched.status_code, batched.json) == (alone.status_code, alone.json)
     finally:
         batcher.stop()

@@ -10,6 +10,7 @@ import pytest
 
 from helpers import errors
 from helpers.serving import api, metrics
+from tests.serving.app_client import Client
 
 METRICS_PATH = "/monitoring/prometheus/metrics"
 
@@ -66,7 +67,7 @@ def test_requests_latency_and_errors_are_exported(client) -> None:
         answer = client.get(METRICS_PATH)
         assert answer.status_code == 200
         assert answer.content_type.startswith("text/plain")
-        return answer.get_data(as_text=True)
+        return answer.text
 
     before = scrape()
     pixels = np.zeros((1, 28, 28)).tolist()
@@ -88,14 +89,14 @@ def test_requests_latency_and_errors_are_exported(client) -> None:
     assert _sample(after, ":tensorflow:serving:request_latency_sum", **latency) > 0
 
 
-def test_metrics_are_not_exported_unless_enabled(manager) -> None:
+def test_metrics_are_not_exported_unless_enabled(manager, executor) -> None:
     app = api.create_app(
         manager=manager,
         monitoring=metrics.MonitoringConfig(enable=False),
         max_body_bytes=1024,
         timeout_s=1.0,
-        test_config={"TESTING": True},
+        executor=executor,
     )
-    answer = app.test_client().get(METRICS_PATH)
+    answer = Client(app).get(METRICS_PATH)
     assert answer.status_code == 404
     assert "error" in answer.json
