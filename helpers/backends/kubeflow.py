@@ -242,8 +242,8 @@ class KubeflowBackend(base.Backend):
     def _require_pod_account(self) -> None:
         """Raise ConfigError naming 01 when the pods' ServiceAccount is missing.
 
-        Without it the job's controller is refused every pod (the ServiceAccount admission) and says
-        so only in its own events and logs: the wait would end in a bare timeout many minutes later.
+        Without it the job's (or a Deployment's ReplicaSet's) controller is refused every pod (the ServiceAccount
+        admission) and says so only in its own events and logs: the wait would end in a bare timeout many minutes later.
         """
         account = self.settings.service_account
         found = _fetch.get_or_none(
@@ -310,6 +310,8 @@ class KubeflowBackend(base.Backend):
         without it and holds the YAML an administrator can apply (see `routes`).
         """
         workloads_, virtual_services = routes.split(resources)
+        if any(resource["kind"] == "Deployment" for resource in workloads_):
+            self._require_pod_account()  # else the rollout wait would time out on a ReplicaSet refused its pods
         for resource in workloads_:
             if resource["kind"] in create.CREATE_ONLY_KINDS:
                 create.create([resource], api=self.api, settings=self.settings)

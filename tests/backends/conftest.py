@@ -53,3 +53,9 @@ def kubeflow_settings(tmp_path: pathlib.Path) -> Iterator[settings_module.Settin
         api_backoff_s=0.01,
         wait_timeout_s=5.0,
     )
+
+
+@pytest.fixture
+def pods_account(fake_api: fake_api_module.FakeApiServer) -> None:
+    """01 has run: the pods' ServiceAccount is there (run_training and deploy check it first)."""
+    fake_api.add("api/v1", "serviceaccounts", {"metadata": {"name": "mnist-workloads", "namespace": NAMESPACE}})

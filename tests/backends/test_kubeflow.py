@@ -62,12 +62,6 @@ def _tfjob(settings: settings_module.Settings, *, num_workers: int) -> dict[str,
     )
 
 
-@pytest.fixture
-def pods_account(fake_api: fake_api_module.FakeApiServer) -> None:
-    """01 has run: the pods' ServiceAccount is there (run_training checks it first)."""
-    fake_api.add("api/v1", "serviceaccounts", {"metadata": {"name": "mnist-workloads", "namespace": NAMESPACE}})
-
-
 def test_run_training_without_the_pods_account_names_01_before_submitting(
     kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
 ) -> None:
@@ -77,6 +71,17 @@ def test_run_training_without_the_pods_account_names_01_before_submitting(
     with pytest.raises(errors.ConfigError, match="mnist-workloads for the pods: run 01_aws_setup first"):
         backend.run_training(_tfjob(settings, num_workers=1))
     assert not [call for call in fake_api.calls() if call["method"] != "GET" and "tfjobs" in call["path"]]
+
+
+def test_deploy_without_the_pods_account_names_01_before_applying(
+    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
+) -> None:
+    """The ReplicaSet would be refused its pods, and the rollout wait would only time out."""
+    settings = kubeflow_settings.model_copy(update={"bucket": "mnist-bucket"})
+    backend = backends.get(settings=settings)
+    with pytest.raises(errors.ConfigError, match="mnist-workloads for the pods: run 01_aws_setup first"):
+        backend.deploy(workloads.serving(settings=settings))
+    assert not [call for call in fake_api.calls() if call["method"] != "GET"]
 
 
 def _add_chief_pod(fake_api: fake_api_module.FakeApiServer) -> None:

@@ -15,7 +15,7 @@ from tests import rbac
 from tests.cluster import fake_api as fake_api_module
 from tests.cluster.objects import NAMESPACE
 
-pytestmark = pytest.mark.usefixtures("kube_config")
+pytestmark = pytest.mark.usefixtures("kube_config", "pods_account")
 
 ROLLED_OUT = {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}
 VIRTUAL_SERVICES = "apis/networking.istio.io/v1"
