@@ -25,7 +25,6 @@ import dataclasses
 import itertools
 import os
 import pathlib
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -34,9 +33,7 @@ from typing import Any
 import numpy as np
 
 from helpers import errors
-from helpers.serving import savedmodel, status
-
-_TOKEN = re.compile(r'\s*(?:#[^\n]*\n?\s*)*("(?:[^"\\]|\\.)*"|[{}:;,]|[A-Za-z_][A-Za-z0-9_]*|-?[0-9]+|\S)')
+from helpers.serving import savedmodel, status, textproto
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,18 +53,14 @@ class BatchingParameters:
 
 def read_batching_parameters(path: pathlib.Path) -> BatchingParameters:
     """Read and parse a batching parameters file; raises ConfigError when it is unreadable or malformed."""
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise errors.ConfigError("batching_parameters_file", str(path), f"cannot be read: {e}") from e
-    return parse_batching_parameters(text, source=str(path))
+    return parse_batching_parameters(textproto.read(path, flag="batching_parameters_file"), source=str(path))
 
 
 def parse_batching_parameters(text: str, *, source: str = "batching parameters") -> BatchingParameters:
     """Parse the BatchingParameters text proto (`name { value: N }` per field); raises ConfigError
     for unknown or unsupported fields and values below 1 (0 for the timeout)."""
     known = {field.name for field in dataclasses.fields(BatchingParameters)}
-    tokens = [match.group(1) for match in _TOKEN.finditer(text)]
+    tokens = textproto.tokens(text)
     values: dict[str, int] = {}
     index = 0
     while index < len(tokens):

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-import re
 
 import prometheus_client
 
 from helpers import errors
+from helpers.serving import textproto
 
 DEFAULT_PATH = "/monitoring/prometheus/metrics"
 # TF Serving's request_latency buckets: exponential from 10 us by x1.8 (33 of them reach ~1.5 h);
 # the first 25 (up to ~13 s) are plenty for REST requests.
 LATENCY_BUCKETS_US = tuple(10 * 1.8**index for index in range(25))
-
-_TOKEN = re.compile(r'\s*(?:#[^\n]*\n?\s*)*("(?:[^"\\]|\\.)*"|[{}:;,]|[A-Za-z_][A-Za-z0-9_]*|\S)')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,16 +32,12 @@ class MonitoringConfig:
 
 def read_monitoring_config(path: pathlib.Path) -> MonitoringConfig:
     """Read and parse a monitoring config file; raises ConfigError when it is unreadable or malformed."""
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise errors.ConfigError("monitoring_config_file", str(path), f"cannot be read: {e}") from e
-    return parse_monitoring_config(text, source=str(path))
+    return parse_monitoring_config(textproto.read(path, flag="monitoring_config_file"), source=str(path))
 
 
 def parse_monitoring_config(text: str, *, source: str = "monitoring config") -> MonitoringConfig:
     """Parse the MonitoringConfig text proto; raises ConfigError naming the first thing it cannot read."""
-    tokens = [match.group(1) for match in _TOKEN.finditer(text)]
+    tokens = textproto.tokens(text)
     if not tokens:
         return MonitoringConfig()
     if tokens[0] != "prometheus_config":
