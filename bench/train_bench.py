@@ -2,10 +2,12 @@
 
 Both run the same model, flags and data side by side in one invocation (one after the other, so they do
 not share the CPUs), each replica a subprocess with the TF_CONFIG the training operator would inject on
-loopback ports. Prints a table and writes bench/results/train.json. Targets (issue 3): test accuracy
->= 0.99 in under 3 minutes of training on 2 cores; PS images/s >= 0.7 x one process.
+loopback ports. Prints a table and writes bench/results/train.json with the 1-minute load average at start
+and end (other jobs on a shared machine slow both runs). Targets (issue 15): test accuracy >= 0.993 in at
+most 90 s of training on 2 cores for the PS topology (what `make run` trains); PS images/s >= 0.95 x one
+process.
 
-    nice -n 10 .venv/bin/python bench/train_bench.py [--steps N] [--train-subset N] [model.py flags...]
+    nice -n 10 .venv/bin/python bench/train_bench.py [--output PATH] [model.py flags, e.g. --tf-train-steps N]
 """
 
 from __future__ import annotations
@@ -15,29 +17,23 @@ import json
 import os
 import pathlib
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+from helpers.local import ports
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 MODEL = REPO / "model" / "model.py"
 RESULTS = REPO / "bench" / "results" / "train.json"
-# Targets from issue 3.
-TARGET_ACCURACY = 0.99
-TARGET_TRAIN_S = 180.0
-TARGET_RATIO = 0.7
+# Targets from issue 15.
+TARGET_ACCURACY = 0.993
+TARGET_TRAIN_S = 90.0
+TARGET_RATIO = 0.95
 # A stuck run must not hold the shared machine forever.
 RUN_TIMEOUT_S = 900.0
 _FINAL = re.compile(r"^final: (.*)$", re.MULTILINE)
-
-
-def free_port() -> int:
-    """A loopback TCP port free right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def parse_final(text: str) -> dict[str, float | str]:
@@ -67,9 +63,9 @@ def run_one_process(flags: list[str], *, workdir: pathlib.Path) -> dict[str, flo
 def run_ps_topology(flags: list[str], *, workdir: pathlib.Path, num_workers: int = 2) -> dict[str, float | str]:
     """Train with 1 chief, 1 ps and `num_workers` workers as local processes; returns the chief's metrics."""
     cluster = {
-        "chief": [f"127.0.0.1:{free_port()}"],
-        "ps": [f"127.0.0.1:{free_port()}"],
-        "worker": [f"127.0.0.1:{free_port()}" for _ in range(num_workers)],
+        "chief": [f"127.0.0.1:{ports.free_port()}"],
+        "ps": [f"127.0.0.1:{ports.free_port()}"],
+        "worker": [f"127.0.0.1:{ports.free_port()}" for _ in range(num_workers)],
     }
     command = [sys.executable, str(MODEL), *flags, *_dirs(workdir / "ps")]
     servers = []
@@ -109,19 +105,21 @@ def main(argv: list[str]) -> int:
     for name, row in rows:
         accuracy, train_s, rate = row["test_accuracy"], row["train_s"], row["images_per_s"]
         print(f"{name:<28} {accuracy:>9.4f} {train_s:>8.1f} {rate:>9.0f} {row['steps']:>6.0f}")
-    print(f"PS / one-process throughput: {ratio:.2f} (target >= {TARGET_RATIO}); load average at start {load:.2f}")
+    end_load = os.getloadavg()[0]
+    print(f"PS / one-process throughput: {ratio:.2f} (target >= {TARGET_RATIO})")
+    print(f"1-minute load average {load:.2f} at start, {end_load:.2f} at end")
     result = {
         "flags": model_flags,
         "cpus": os.cpu_count(),
         "load_average_at_start": load,
-        "load_average_at_end": os.getloadavg()[0],
+        "load_average_at_end": end_load,
         "wall_s": round(time.time() - started, 1),
         "one_process": single,
         "ps_topology": distributed,
         "throughput_ratio": round(ratio, 3),
         "targets": {"test_accuracy": TARGET_ACCURACY, "train_s": TARGET_TRAIN_S, "throughput_ratio": TARGET_RATIO},
         "met": {
-            "accuracy": all(float(row["test_accuracy"]) >= TARGET_ACCURACY for _, row in rows),
+            "accuracy": float(distributed["test_accuracy"]) >= TARGET_ACCURACY,
             "train_time": float(distributed["train_s"]) <= TARGET_TRAIN_S,
             "throughput_ratio": ratio >= TARGET_RATIO,
         },
