@@ -158,7 +158,8 @@ def _uvicorn_config(app: api.App) -> uvicorn.Config:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the server until interrupted; returns the exit code (2 for bad flags, 1 if it cannot bind)."""
+    """Run the server until interrupted; returns the exit code (2 for bad flags, 1 if it cannot bind,
+    130 after SIGINT; SIGTERM ends the process as its default action does)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     try:
@@ -196,10 +197,14 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("Prometheus metrics on %s", monitoring.path)
     try:
         with _bind(args.rest_api_host, args.rest_api_port) as listener:
+            logger.info("answering REST on http://%s:%d", args.rest_api_host, args.rest_api_port)
+            # uvicorn stops on SIGINT or SIGTERM, then raises the signal again for its default action.
             uvicorn.Server(_uvicorn_config(app)).run(sockets=[listener])
     except OSError as e:
         logger.error("cannot serve on %s:%d: %s", args.rest_api_host, args.rest_api_port, e)
         return 1
+    except KeyboardInterrupt:
+        return 130
     finally:
         manager.stop()
         if batcher is not None:
