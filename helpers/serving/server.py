@@ -30,6 +30,9 @@ DEFAULT_MAX_BODY_BYTES = 32 * 2**20
 DEFAULT_THREADS = min(16, 4 * (os.cpu_count() or 1))
 # Seconds requests in flight get to finish after SIGTERM; within the 30 s a pod is given to stop.
 GRACEFUL_SHUTDOWN_S = 5
+# Seconds an idle keep-alive connection stays open: waitress's channel_timeout, which this server
+# had before, so a client that reuses its connection after a pause (the web UI) finds it open.
+KEEP_ALIVE_S = 120
 # Connections the kernel queues before they are accepted (uvicorn's default).
 BACKLOG = 2048
 
@@ -153,6 +156,7 @@ def _uvicorn_config(app: api.App) -> uvicorn.Config:
         access_log=False,
         log_config=None,
         server_header=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
 
