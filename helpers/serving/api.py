@@ -41,6 +41,7 @@ INLINE_PARSE_BYTES = 64 * 1024
 SERVER_HEADER = (b"server", b"tensorflow-serving-local")
 JSON_TYPE = b"application/json"
 METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+# The texts the server answered under Flask for its own failures and for paths outside /v1/, kept.
 INTERNAL_MESSAGE = (
     "The server encountered an internal error and was unable to complete your request. Either the server is"
     " overloaded or there is an error in the application."
@@ -164,7 +165,7 @@ class App:
         except status.StatusError as e:
             return _error(e.http_status, e.code, e.message, api=api, model_name=model_name)
         except Exception:
-            # Any other failure is the server's own: logged, and answered as the 500 Flask gave.
+            # Any other failure is the server's own: logged, and answered 500 without its details.
             logger.exception("%s %s failed", method, path)
             return _error(500, "INTERNAL", INTERNAL_MESSAGE, api=api, model_name=model_name)
         return Answer(200, orjson.dumps(body), api=api, model_name=model_name)
