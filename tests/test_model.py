@@ -134,6 +134,20 @@ def test_make_model_maps_images_to_class_probabilities(model_module: Any) -> Non
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_shift_images_moves_each_image_by_whole_pixels_within_the_limit(model_module: Any) -> None:
+    import tensorflow as tf
+
+    tf.random.set_seed(0)
+    images = np.zeros((1000, 28, 28), dtype=np.float32)
+    images[:, 14, 14] = 1.0  # one bright pixel, far enough from the edges to survive any shift
+    shifted = model_module.shift_images(tf.constant(images)).numpy()
+    assert shifted.shape == images.shape and (shifted.sum(axis=(1, 2)) == 1.0).all()
+    rows, columns = np.nonzero(shifted)[1:]
+    limit = model_module.MAX_SHIFT_PX
+    offsets = set(zip((rows - 14).tolist(), (columns - 14).tolist(), strict=True))
+    assert offsets == {(dy, dx) for dy in range(-limit, limit + 1) for dx in range(-limit, limit + 1)}
+
+
 @pytest.mark.parametrize("flag", ["--tf-train-steps", "--tf-batch-size", "--log-every-steps"])
 def test_non_positive_counts_are_refused(model_module: Any, flag: str) -> None:
     with pytest.raises(SystemExit):
