@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from typing import Any
 
 import psutil
 
@@ -71,21 +72,23 @@ class PeakMemory:
             self.peak_bytes = max(self.peak_bytes, total)
 
 
-def end_to_end(parameters: dict[str, object]) -> dict[str, object]:
+def end_to_end(parameters: dict[str, object]) -> dict[str, Any]:
     """Run the whole series once on a fresh state folder; returns per-notebook times and peak memory."""
     from helpers import cleanup, pipeline, settings as settings_module
 
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as scratch:
         state_dir = pathlib.Path(scratch) / "state"
         started = time.monotonic()
+        run_id = pipeline.new_run_id()
         with PeakMemory(state_dir=state_dir) as memory:
             outcomes = pipeline.run(
                 parameters={"backend": "local", "state_dir": str(state_dir), **parameters},
                 output_dir=pathlib.Path(scratch) / "runs",
                 progress_bar=False,
+                run_id=run_id,
             )
         wall_s = time.monotonic() - started
-        highlights = pipeline.highlights(state_dir)
+        highlights, _ = pipeline.highlights(state_dir, run_id=run_id)
         cleanup.clean_up(settings=settings_module.load(state_dir=str(state_dir)))
     return {
         "wall_s": round(wall_s, 1),
@@ -117,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / "e2e.json").write_text(json.dumps(result, indent=2) + "\n")
         print(f"\nend to end: {result['wall_s']} s, peak memory {result['peak_memory_mib']} MiB")
-        for notebook, stage in result["stages"].items():  # type: ignore[union-attr]
+        for notebook, stage in result["stages"].items():
             print(f"  {notebook:<16} {stage['status']:<12} {stage['s']:>7} s")
-        failures += any(stage["status"] != "ok" for stage in result["stages"].values())  # type: ignore[union-attr]
+        failures += any(stage["status"] != "ok" for stage in result["stages"].values())
     if "train" not in arguments.skip:
         failures += _run_script("train_bench.py") != 0
     if "serving" not in arguments.skip:

@@ -45,6 +45,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 
 # gRPC errors reach the coordinator at once rather than being retried inside gRPC (upstream's advice for PS).
 os.environ.setdefault("GRPC_FAIL_FAST", "use_caller")
@@ -221,7 +222,9 @@ def make_model(input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
 # ## Train
 
 
-def train(args: argparse.Namespace, *, strategy: tf.distribute.Strategy, mnist: data.Mnist) -> tuple[keras.Model, dict]:
+def train(
+    args: argparse.Namespace, *, strategy: tf.distribute.Strategy, mnist: data.Mnist
+) -> tuple[keras.Model, dict[str, Any]]:
     """Train to --tf-train-steps, resuming from the model dir's last checkpoint; returns (model, metrics)."""
     model_dir = local_path(args.tf_model_dir)
     sync(args.tf_model_dir, model_dir, upload=False)
@@ -243,7 +246,8 @@ def train(args: argparse.Namespace, *, strategy: tf.distribute.Strategy, mnist: 
         first_step, args.tf_train_steps, "resumed" if step else "new", model.trainable_variables[0].value.device,
     )  # fmt: skip
 
-    @tf.function
+    # TensorFlow ships no type hints, so mypy cannot see through tf.function.
+    @tf.function  # type: ignore[untyped-decorator]
     def train_chunk(iterator: tf.distribute.DistributedIterator, num_steps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         def one_step(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             with tf.GradientTape() as tape:
@@ -269,20 +273,22 @@ def train(args: argparse.Namespace, *, strategy: tf.distribute.Strategy, mnist: 
         per_worker = coordinator.create_per_worker_dataset(dataset_fn)
         iterator = iter(per_worker)
 
-        def run(num_steps: int) -> object:
+        def run(num_steps: int) -> Any:
             return coordinator.schedule(train_chunk, args=(iterator, tf.constant(num_steps)))
 
-        def finish(result: object) -> tuple[float, float]:
+        def finish(result: Any) -> tuple[float, float]:
             coordinator.join()
-            return tuple(float(value) for value in result.fetch())
+            loss, accuracy = result.fetch()
+            return float(loss), float(accuracy)
     else:
         iterator = iter(dataset_fn())
 
-        def run(num_steps: int) -> object:
+        def run(num_steps: int) -> Any:
             return train_chunk(iterator, tf.constant(num_steps))
 
-        def finish(result: object) -> tuple[float, float]:
-            return tuple(float(value) for value in result)
+        def finish(result: Any) -> tuple[float, float]:
+            loss, accuracy = result
+            return float(loss), float(accuracy)
 
     writer = tf.summary.create_file_writer(str(model_dir / "train"))
     started = warm = time.perf_counter()
@@ -327,7 +333,7 @@ def train(args: argparse.Namespace, *, strategy: tf.distribute.Strategy, mnist: 
 # ## Evaluate
 
 
-def evaluate(model: keras.Model, mnist: data.Mnist, *, writer: tf.summary.SummaryWriter, step: int) -> dict:
+def evaluate(model: keras.Model, mnist: data.Mnist, *, writer: tf.summary.SummaryWriter, step: int) -> dict[str, float]:
     """Loss and accuracy on the held-out test split (never training data), also written as summaries."""
     forward = tf.function(lambda x: model(x, training=False))
     losses, hits = [], 0
@@ -375,7 +381,7 @@ def run_evaluator(args: argparse.Namespace, *, mnist: data.Mnist) -> None:
 # ## Export
 
 
-def export(model: keras.Model, args: argparse.Namespace, *, metrics: dict) -> str:
+def export(model: keras.Model, args: argparse.Namespace, *, metrics: dict[str, Any]) -> str:
     """Write a SavedModel to <export dir>/<unix time>/ and metrics.json beside it; returns the version's URI."""
     export_root = local_path(args.tf_export_dir)
     version = int(time.time())
