@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import dataclasses
+import importlib.util
 import json
 import os
 import pathlib
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+from typing import Any
 
 import numpy as np
 import requests
@@ -58,29 +60,24 @@ STARTUP_TIMEOUT_S = 180.0
 # As in manifests/serving.yaml: one thread per op answers a single small image fastest.
 SERVER_FLAGS = ("--tensorflow_intra_op_parallelism=1",)
 # Our server runs with the batching the serving manifest deploys: its ConfigMap's parameters file.
-SERVING_MANIFEST = pathlib.Path(__file__).resolve().parents[1] / "manifests" / "serving.yaml"
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SERVING_MANIFEST = REPO / "manifests" / "serving.yaml"
+# The model every server loads: the one the series trains (its export, not its weights, sets the cost).
+MODEL_PY = REPO / "model" / "model.py"
 BATCHING_KEY = "batching.config"
 TARGETS = {"p50_ms_at_1_client": 2.0, "speedup_over_kserve_at_4_and_16": 1.5, "speedup_over_baseline": 20.0}
 
 
-def make_model():
-    """An MNIST CNN of the size model/model.py trains (3x3 convs, no dense 1024)."""
+def make_model() -> Any:
+    """model/model.py's CNN, seeded and untrained: a predict costs the same whatever the weights."""
     import keras
 
+    spec = importlib.util.spec_from_file_location("mnist_model", MODEL_PY)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     keras.utils.set_random_seed(0)
-    return keras.Sequential(
-        [
-            keras.Input((28, 28)),
-            keras.layers.Reshape((28, 28, 1)),
-            keras.layers.Conv2D(32, 3, activation="relu"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Conv2D(64, 3, activation="relu"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Flatten(),
-            keras.layers.Dropout(0.5),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
+    return module.make_model(module.INPUT_SHAPE, module.NUM_CLASSES)
 
 
 def run_baseline(port: int, model_path: str) -> None:
@@ -93,7 +90,7 @@ def run_baseline(port: int, model_path: str) -> None:
     app = flask.Flask("baseline")
 
     @app.post("/predict")
-    def predict() -> dict:
+    def predict() -> dict[str, Any]:
         images = np.asarray(flask.request.get_json()["instances"], dtype=np.float32)
         return {"predictions": model.predict(images, verbose=0).tolist()}
 
@@ -106,7 +103,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _wait_ready(url: str, process: subprocess.Popen) -> None:
+def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
