@@ -63,12 +63,19 @@ def path_prefix(settings: settings_module.Settings) -> str:
     return f"/{settings.app_name}/{settings.namespace}/tensorboard/"
 
 
-def plan(backend: base.Backend, *, settings: settings_module.Settings, logdir_uri: str) -> Plan:
+def plan(
+    backend: base.Backend,
+    *,
+    settings: settings_module.Settings,
+    logdir_uri: str,
+    image: str = workloads.TENSORBOARD_IMAGE,
+) -> Plan:
     """Decide by API discovery how to run TensorBoard on `logdir_uri` (an s3:// run folder in the bucket).
 
-    Raises ValueError when `logdir_uri` is not in the bucket, ClusterError when discovery fails.
+    `image` runs our own Deployment; Kubeflow's controller runs its own image. Raises ValueError when
+    `logdir_uri` is not in the bucket, ClusterError when discovery fails.
     """
-    rendered = workloads.tensorboard(settings=settings, logdir_uri=logdir_uri)
+    rendered = workloads.tensorboard(settings=settings, logdir_uri=logdir_uri, image=image)
     if not backend.serves(GROUP_VERSION):
         return Plan(
             resources=fallback_resources(rendered),

@@ -17,6 +17,11 @@ from helpers import checks, data, errors, manifests, settings as settings_module
 from helpers.aws import credentials
 
 MODEL_NAME = "mnist"
+# The images of the two servers, defaults of 05's and 04's parameters. Both come from Docker Hub, whose
+# anonymous pull limit a workshop behind one NAT meets: a copy in the workshop's own ECR is passed instead
+# (README, "Images"). The local executor runs them by their `command`, whatever the image's name.
+MODEL_SERVER_IMAGE = "tensorflow/serving:2.20.0"
+TENSORBOARD_IMAGE = "tensorflow/tensorflow:2.21.0"
 # manifests/tf-ps-runtime.yaml: the Trainer v2 runtime a TrainJob names.
 RUNTIME_TEMPLATE = "tf-ps-runtime"
 
@@ -71,18 +76,22 @@ def build_job(
     return _render("build-job", settings, values)
 
 
-def tensorboard(*, settings: settings_module.Settings, logdir_uri: str) -> list[manifests.Resource]:
+def tensorboard(
+    *, settings: settings_module.Settings, logdir_uri: str, image: str = TENSORBOARD_IMAGE
+) -> list[manifests.Resource]:
     """TensorBoard on a run's event files: Deployment (with its S3 sync sidecar), Service, VirtualService."""
     bucket = settings.require("bucket")
     prefix = f"s3://{bucket}/"
     if not logdir_uri.startswith(prefix):
         raise ValueError(f"logdir_uri {logdir_uri!r} is not in the bucket {bucket!r}")
-    return _render("tensorboard", settings, {"bucket": bucket, "logdir_key": logdir_uri[len(prefix) :]})
+    values = {"bucket": bucket, "logdir_key": logdir_uri[len(prefix) :], "tensorboard_image": image}
+    return _render("tensorboard", settings, values)
 
 
-def serving(*, settings: settings_module.Settings) -> list[manifests.Resource]:
+def serving(*, settings: settings_module.Settings, image: str = MODEL_SERVER_IMAGE) -> list[manifests.Resource]:
     """TensorFlow Serving on the exported versions: monitoring ConfigMap, Deployment, Service."""
-    return _render("serving", settings, {"bucket": settings.require("bucket"), "model_name": MODEL_NAME})
+    values = {"bucket": settings.require("bucket"), "model_name": MODEL_NAME, "model_server_image": image}
+    return _render("serving", settings, values)
 
 
 def ui(*, settings: settings_module.Settings, ui_image: str) -> list[manifests.Resource]:

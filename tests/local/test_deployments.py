@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from helpers import errors, manifests, settings as settings_module
+from helpers import errors, manifests, settings as settings_module, workloads
 from helpers.local import deployments, pids, services
 
 from . import synthetic
@@ -182,6 +182,7 @@ def test_the_tensorboard_manifest_maps_to_a_local_tensorboard(local_settings: se
         "bucket": "my-bucket",
         "logdir_key": "runs/1/logs",
         "region": "us-west-2",
+        "tensorboard_image": workloads.TENSORBOARD_IMAGE,
     }
     listed = manifests.render("tensorboard", values, app_name="mnist")
     deployment = manifests.find(listed, "Deployment")

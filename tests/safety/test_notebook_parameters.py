@@ -35,10 +35,12 @@ CASES = [
     ("03_train", "test_subset", 10_001),
     ("03_train", "data_uri", 5),
     ("04_tensorboard", "wait_for_runs_s", 0),
+    ("04_tensorboard", "tensorboard_image", ""),
     ("05_serve", "num_scored", 99_999),
     ("05_serve", "num_shown", 0),
     ("05_serve", "seed", -1),
     ("05_serve", "available_timeout_s", "soon"),
+    ("05_serve", "model_server_image", " "),
     ("06_ui", "clean_up_at_end", "False"),
 ]
 

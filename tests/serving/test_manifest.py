@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from helpers import manifests
+from helpers import manifests, workloads
 from helpers.aws import s3
 from helpers.serving import batching, metrics, server
 from tests import validation
@@ -23,6 +23,7 @@ VALUES = {
     "model_name": "mnist",
     "region": "us-west-2",
     "service_account": "default-editor",
+    "model_server_image": workloads.MODEL_SERVER_IMAGE,
 }
 
 
@@ -155,7 +156,7 @@ def test_the_sync_sidecar_promotes_only_complete_versions(resources, tmp_path: p
 
 
 def test_every_sync_sidecar_pins_the_same_public_ecr_aws_cli_and_sets_home() -> None:
-    values = {**VALUES, "logdir_key": "runs/x"}
+    values = {**VALUES, "logdir_key": "runs/x", "tensorboard_image": workloads.TENSORBOARD_IMAGE}
     containers = []
     for name in ("serving", "tensorboard"):
         for resource in manifests.render(name, values, app_name="mnist"):

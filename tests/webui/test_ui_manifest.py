@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from helpers import manifests
+from helpers import manifests, workloads
 from tests import validation
 from webui import config
 
@@ -79,9 +79,13 @@ def test_service_and_route_reach_the_pods_under_the_prefix(resources: list[manif
 
 
 def test_ui_calls_the_serving_service_by_name_and_port(resources: list[manifests.Resource]) -> None:
-    if not (manifests.MANIFESTS_DIR / "serving.yaml").is_file():
-        pytest.skip("manifests/serving.yaml is not written yet")
-    serving = manifests.render("serving", {**VALUES, "app_name": "mnist", "bucket": "mnist-bucket"}, app_name="mnist")
+    values = {
+        **VALUES,
+        "app_name": "mnist",
+        "bucket": "mnist-bucket",
+        "model_server_image": workloads.MODEL_SERVER_IMAGE,
+    }
+    serving = manifests.render("serving", values, app_name="mnist")
     service = manifests.find(serving, "Service", "mnist-serving")
     (rest_port,) = [port for port in service["spec"]["ports"] if port["port"] == 8501]
     assert rest_port["name"].startswith("http")  # Istio picks the protocol from the name's prefix
