@@ -80,16 +80,19 @@ def end_to_end(parameters: dict[str, object]) -> dict[str, Any]:
         state_dir = pathlib.Path(scratch) / "state"
         started = time.monotonic()
         run_id = pipeline.new_run_id()
-        with PeakMemory(state_dir=state_dir) as memory:
-            outcomes = pipeline.run(
-                parameters={"backend": "local", "state_dir": str(state_dir), **parameters},
-                output_dir=pathlib.Path(scratch) / "runs",
-                progress_bar=False,
-                run_id=run_id,
-            )
-        wall_s = time.monotonic() - started
-        highlights, _ = pipeline.highlights(state_dir, run_id=run_id)
-        cleanup.clean_up(settings=settings_module.load(state_dir=str(state_dir)))
+        # The notebooks leave their servers running, as a user wants; the bench stops them whatever happens.
+        try:
+            with PeakMemory(state_dir=state_dir) as memory:
+                outcomes = pipeline.run(
+                    parameters={"backend": "local", "state_dir": str(state_dir), **parameters},
+                    output_dir=pathlib.Path(scratch) / "runs",
+                    progress_bar=False,
+                    run_id=run_id,
+                )
+            wall_s = time.monotonic() - started
+            highlights, _ = pipeline.highlights(state_dir, run_id=run_id)
+        finally:
+            cleanup.clean_up(settings=settings_module.load(state_dir=str(state_dir)))
     return {
         "wall_s": round(wall_s, 1),
         "stages": {
