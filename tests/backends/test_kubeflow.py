@@ -12,13 +12,14 @@ from __future__ import annotations
 import pathlib
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from helpers import backends, errors, settings as settings_module, workloads
 from helpers.aws import s3
-from helpers.backends import kubeflow as kubeflow_backend
+from helpers.backends import base, kubeflow as kubeflow_backend
 from tests.cluster import fake_api as fake_api_module, objects, test_training_apis
 from tests.cluster.objects import NAMESPACE
 
@@ -62,25 +63,24 @@ def _tfjob(settings: settings_module.Settings, *, num_workers: int) -> dict[str,
     )
 
 
-def test_run_training_without_the_pods_account_names_01_before_submitting(
-    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
+@pytest.mark.parametrize(
+    "start",
+    [
+        pytest.param(
+            lambda backend, settings: backend.run_training(_tfjob(settings, num_workers=1)), id="run_training"
+        ),
+        pytest.param(lambda backend, settings: backend.deploy(workloads.serving(settings=settings)), id="deploy"),
+    ],
+)
+def test_starting_pods_without_their_account_names_01_before_writing_anything(
+    kubeflow_settings: settings_module.Settings,
+    fake_api: fake_api_module.FakeApiServer,
+    start: Callable[[base.Backend, settings_module.Settings], object],
 ) -> None:
-    """Its pods would be refused by the ServiceAccount admission, and the wait would only time out."""
+    """The pods would be refused by the ServiceAccount admission, and the wait would only time out."""
     settings = kubeflow_settings.model_copy(update={"bucket": "mnist-bucket"})
-    backend = backends.get(settings=settings)
     with pytest.raises(errors.ConfigError, match="mnist-workloads for the pods: run 01_aws_setup first"):
-        backend.run_training(_tfjob(settings, num_workers=1))
-    assert not [call for call in fake_api.calls() if call["method"] != "GET" and "tfjobs" in call["path"]]
-
-
-def test_deploy_without_the_pods_account_names_01_before_applying(
-    kubeflow_settings: settings_module.Settings, fake_api: fake_api_module.FakeApiServer
-) -> None:
-    """The ReplicaSet would be refused its pods, and the rollout wait would only time out."""
-    settings = kubeflow_settings.model_copy(update={"bucket": "mnist-bucket"})
-    backend = backends.get(settings=settings)
-    with pytest.raises(errors.ConfigError, match="mnist-workloads for the pods: run 01_aws_setup first"):
-        backend.deploy(workloads.serving(settings=settings))
+        start(backends.get(settings=settings), settings)
     assert not [call for call in fake_api.calls() if call["method"] != "GET"]
 
 
